@@ -1,0 +1,33 @@
+# The README's two commands are `make demo` and `make test`; both set up whatever is missing.
+PY := .venv/bin/python
+NODES ?= 32
+
+.PHONY: demo test setup up down status seed lint bench-inventory
+
+demo: setup
+	$(PY) -m lab demo --nodes $(NODES)
+
+test: setup
+	$(PY) -m pytest
+
+setup:
+	@bin/setup
+
+up: setup
+	$(PY) -m lab up
+
+down:
+	@$(PY) -m lab down
+
+status:
+	@$(PY) -m lab status
+
+seed: setup
+	$(PY) -m lab seed --nodes $(NODES)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ansible-lint --offline -p playbooks roles
+
+bench-inventory: setup
+	$(PY) bench/inventory.py

@@ -1,0 +1,5 @@
+import sys
+
+from lab.stack import main
+
+sys.exit(main())

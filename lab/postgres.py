@@ -1,0 +1,98 @@
+"""A private PostgreSQL cluster on 127.0.0.1 for NetBox, with dump and restore.
+
+PostgreSQL refuses to run as root, so when the lab runs as root the cluster belongs to the
+`postgres` system user. Durability settings are relaxed (fsync off): this is a disposable lab
+database whose every state can be rebuilt from a cached dump, never an operator's NetBox.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+from lab.proc import LabError, port_open, read_pid, run, stop_pid, wait_for
+from lab.settings import Settings
+
+DB_NAME = "netbox"
+DB_USER = "netbox"
+
+
+def _bindir() -> Path:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not versions:
+        raise LabError("PostgreSQL server binaries not found: apt-get install postgresql")
+    return versions[-1].parent
+
+
+def _owner() -> str | None:
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def data_dir(s: Settings) -> Path:
+    return s.state / "pg"
+
+
+def _chown(path: Path) -> None:
+    if _owner():
+        shutil.chown(path, user="postgres")
+
+
+def ensure_running(s: Settings) -> bool:
+    """Initialise the cluster if needed and start it; True when it was started now."""
+    pgdata = data_dir(s)
+    if read_pid(pgdata / "postmaster.pid") and port_open(s.pg_port):
+        return False
+    s.run.mkdir(parents=True, exist_ok=True)
+    _chown(s.run)
+    if not (pgdata / "PG_VERSION").exists():
+        pgdata.mkdir(parents=True, exist_ok=True)
+        pgdata.chmod(0o700)
+        _chown(pgdata)
+        run([str(_bindir() / "initdb"), "-D", str(pgdata), "-U", DB_USER, "--auth=trust", "-E", "UTF8"],
+            user=_owner(), log=s.logs / "postgres.log")
+    opts = (f"-c listen_addresses=127.0.0.1 -p {s.pg_port} -k {s.run} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    run([str(_bindir() / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-o", opts,
+         "-w", "-t", "60", "start"], user=_owner())
+    wait_for(lambda: port_open(s.pg_port), "PostgreSQL", 30, pgdata / "server.log")
+    return True
+
+
+def stop(s: Settings) -> bool:
+    return stop_pid(data_dir(s) / "postmaster.pid", "postgresql")
+
+
+def _client(s: Settings, tool: str, *args: str, **kw):
+    return run([str(_bindir() / tool), "-h", "127.0.0.1", "-p", str(s.pg_port), "-U", DB_USER, *args], **kw)
+
+
+def psql(s: Settings, sql: str, db: str = "postgres") -> str:
+    out = _client(s, "psql", "-d", db, "-tAc", sql).stdout.decode()
+    return out.strip()
+
+
+def database_exists(s: Settings, name: str = DB_NAME) -> bool:
+    return psql(s, f"SELECT 1 FROM pg_database WHERE datname = '{name}'") == "1"
+
+
+def recreate_database(s: Settings, name: str = DB_NAME) -> None:
+    # Terminate NetBox's pooled connections first, or DROP DATABASE waits for them forever.
+    psql(s, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+            "AND pid <> pg_backend_pid()")
+    psql(s, f'DROP DATABASE IF EXISTS "{name}"')
+    psql(s, f'CREATE DATABASE "{name}" OWNER {DB_USER}')
+
+
+def dump(s: Settings, path: Path, name: str = DB_NAME) -> None:
+    """Write a custom-format dump atomically, so a half-written file is never taken for a cache hit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    _client(s, "pg_dump", "-Fc", "-Z", "1", "-d", name, "-f", str(tmp))
+    tmp.replace(path)
+
+
+def restore(s: Settings, path: Path, name: str = DB_NAME) -> None:
+    recreate_database(s, name)
+    _client(s, "pg_restore", "--no-owner", "-j", "2", "-d", name, str(path), log=s.logs / "postgres.log")

@@ -1,0 +1,93 @@
+"""Fixtures that bring up the real lab stack (PostgreSQL, Redis, NetBox) and a demo fleet.
+
+Restoring a cached dump takes seconds, so tests that change NetBox restore the fleet after
+themselves instead of sharing mutated state.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lab  # noqa: F401  (puts the collection on sys.path)
+from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBox
+from lab import netbox_server
+from lab.fleet_plan import plan
+from lab.seed import ensure_fleet, restore
+from lab.settings import load
+from lab.stack import up
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+FLEET_NODES = 32
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load()
+
+
+@pytest.fixture(scope="session")
+def lab_env(settings):
+    env = up(settings)
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def fleet_plan():
+    return plan(FLEET_NODES)
+
+
+@pytest.fixture(scope="session")
+def fleet(settings, lab_env):
+    ensure_fleet(settings, lab_env, FLEET_NODES)
+    return plan(FLEET_NODES)
+
+
+@pytest.fixture
+def restore_fleet_after(settings, lab_env, fleet):
+    """For tests that change NetBox: put the demo fleet back afterwards."""
+    yield
+    ensure_fleet(settings, lab_env, FLEET_NODES)
+
+
+@pytest.fixture
+def empty_netbox(settings, lab_env, fleet):
+    """A migrated NetBox with no data model and no fleet; the fleet is restored afterwards."""
+    restore(settings, netbox_server.migrated_dump(settings))
+    yield
+    ensure_fleet(settings, lab_env, FLEET_NODES)
+
+
+@pytest.fixture(scope="session")
+def nb(lab_env):
+    return NetBox(lab_env["NETBOX_URL"], lab_env["NETBOX_TOKEN"])
+
+
+def run(cmd, env=None, check=False, cwd=REPO):
+    """Run an Ansible command line from the repository root with the lab's environment."""
+    return subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          check=check)
+
+
+def ansible_inventory(inventory="inventory/fleet.gpucloud_netbox.yml", tenant=None, env=None):
+    proc = run([str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"],
+               env={"GPUCLOUD_TENANT": tenant or "", **(env or {})})
+    data = json.loads(proc.stdout) if proc.returncode == 0 else None
+    return proc, data
+
+
+def ansible_playbook(playbook, *args, env=None):
+    return run([str(BIN / "ansible-playbook"), playbook, *args], env=env)
+
+
+def recap(proc) -> dict:
+    """The PLAY RECAP counters of localhost."""
+    for line in proc.stdout.splitlines():
+        if line.startswith("localhost") and "ok=" in line:
+            return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
+    raise AssertionError(f"no recap in output:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
