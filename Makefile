@@ -7,7 +7,10 @@ NODES ?= 32
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
 
+# Services and the test fleet come up before pytest, so a first run's NetBox migration (minutes)
+# is not counted against any test's timeout.
 test: setup
+	$(PY) -m lab seed --nodes 32
 	$(PY) -m pytest
 
 setup:

@@ -39,10 +39,13 @@ cache_connection: {cache_dir}
 """
 BASELINE = """plugin: netbox.netbox.nb_inventory
 api_endpoint: {url}
+token:
+  type: Bearer
+  value: "{{{{ lookup('ansible.builtin.env', 'NETBOX_TOKEN') }}}}"
 validate_certs: false
 config_context: false
 interfaces: {interfaces}
-group_by: [tenants, device_roles, sites, racks, platforms, locations]
+group_by: [tenants, device_roles, sites, racks, platforms, location]
 query_filters:
   - role: gpu-server
 """

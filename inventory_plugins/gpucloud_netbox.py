@@ -10,7 +10,8 @@ description:
   - Builds an inventory of GPU servers from NetBox with their GPU facts, topology (site, row,
     rack, NVLink domain, Ethernet and InfiniBand leaf), BMC and management addresses,
     interfaces and IP addresses.
-  - Fetches in bulk with REST field selections and parallel pages.
+  - Fetches in bulk, in parallel chunks, asking NetBox (GraphQL, and REST for cable ends) only
+    for the fields the hosts carry.
   - With O(tenant) set, NetBox filters the devices and their components by that tenant, so no
     other tenant's object is fetched or shown.
   - With caching on, a warm run asks NetBox only for its newest change-log entry and answers
@@ -55,7 +56,9 @@ options:
     elements: str
     default: [gpu-server]
   filters:
-    description: "Extra NetBox device filters, for example C({site: [dc1], status: [active]})."
+    description:
+      - Extra NetBox GraphQL C(DeviceFilter) conditions; they can only narrow the inventory.
+      - "For example C({site: {slug: {in_list: [dc1]}}, status: {exact: STATUS_ACTIVE}})."
     type: dict
     default: {}
   interfaces:
@@ -72,10 +75,6 @@ options:
     type: list
     elements: str
     default: [tenant, role, site, location, rack, nvlink_domain, gpu_vendor, gpu_model, platform, leaf_switch]
-  page_size:
-    description: Devices per page; pages are fetched in parallel.
-    type: int
-    default: 500
   max_workers:
     description: Parallel requests to NetBox.
     type: int
@@ -137,11 +136,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _query(self):
         return netbox_inventory.InventoryQuery(
             tenant=self.get_option("tenant") or None, roles=self.get_option("device_roles"),
-            filters=self.get_option("filters"), interfaces=self.get_option("interfaces"),
-            page_size=self.get_option("page_size"))
+            filters=self.get_option("filters"), interfaces=self.get_option("interfaces"))
 
     def _cache_key(self, path, query):
-        scope = json.dumps([self.get_option("url"), query.device_params(), query.interfaces], sort_keys=True)
+        scope = json.dumps([self.get_option("url"), query.device_filter(), query.interfaces], sort_keys=True)
         return f"{self.get_cache_key(path)}_{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
 
     def _hosts(self, path, cache):

@@ -5,6 +5,7 @@ PostgreSQL refuses to run as root, so when the lab runs as root the cluster belo
 database whose every state can be rebuilt from a cached dump, never an operator's NetBox.
 """
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -30,8 +31,21 @@ def _owner() -> str | None:
     return "postgres" if os.geteuid() == 0 else None
 
 
+def _root(s: Settings) -> Path:
+    """Where the cluster lives. As root, the postgres user must reach it, and a checkout under
+    /root cannot be reached; so it lives under /var/tmp, named after the state directory."""
+    if not _owner():
+        return s.state
+    tag = hashlib.sha256(str(s.state).encode()).hexdigest()[:12]
+    return Path("/var/tmp/gpucloud") / tag
+
+
 def data_dir(s: Settings) -> Path:
-    return s.state / "pg"
+    return _root(s) / "pg"
+
+
+def socket_dir(s: Settings) -> Path:
+    return _root(s) / "run"
 
 
 def _chown(path: Path) -> None:
@@ -44,15 +58,15 @@ def ensure_running(s: Settings) -> bool:
     pgdata = data_dir(s)
     if read_pid(pgdata / "postmaster.pid") and port_open(s.pg_port):
         return False
-    s.run.mkdir(parents=True, exist_ok=True)
-    _chown(s.run)
+    socket_dir(s).mkdir(parents=True, exist_ok=True)
+    _chown(socket_dir(s))
     if not (pgdata / "PG_VERSION").exists():
         pgdata.mkdir(parents=True, exist_ok=True)
         pgdata.chmod(0o700)
         _chown(pgdata)
         run([str(_bindir() / "initdb"), "-D", str(pgdata), "-U", DB_USER, "--auth=trust", "-E", "UTF8"],
             user=_owner(), log=s.logs / "postgres.log")
-    opts = (f"-c listen_addresses=127.0.0.1 -p {s.pg_port} -k {s.run} "
+    opts = (f"-c listen_addresses=127.0.0.1 -p {s.pg_port} -k {socket_dir(s)} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
     run([str(_bindir() / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-o", opts,
          "-w", "-t", "60", "start"], user=_owner())

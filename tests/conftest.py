@@ -74,10 +74,21 @@ def run(cmd, env=None, check=False, cwd=REPO):
                           check=check)
 
 
+def plain(value):
+    """ansible-inventory marks inventory strings unsafe ({"__ansible_unsafe": ...}); compare plain values."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def ansible_inventory(inventory="inventory/fleet.gpucloud_netbox.yml", tenant=None, env=None):
     proc = run([str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"],
                env={"GPUCLOUD_TENANT": tenant or "", **(env or {})})
-    data = json.loads(proc.stdout) if proc.returncode == 0 else None
+    data = plain(json.loads(proc.stdout)) if proc.returncode == 0 else None
     return proc, data
 
 

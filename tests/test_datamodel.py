@@ -24,7 +24,7 @@ def test_check_apply_reapply(empty_netbox, nb):
     types = {t["slug"]: t for t in nb.list("dcim/device-types")}
     for slug in ("hgx-h100-8gpu", "hgx-h200-8gpu", "hgx-b200-8gpu", "mi300x-8gpu", "gaudi3-8oam"):
         assert types[slug]["interface_template_count"] == 4, slug
-    assert types["mi300x-8gpu"]["custom_fields"]["gpu_vendor"] == "AMD"
+    assert types["mi300x-8gpu"]["custom_fields"]["gpu_vendor"]["value"] == "AMD"
     pool = nb.list("ipam/vlan-groups", slug="tenant-fabric")[0]
     assert pool["custom_fields"]["pool_l3vni"] == "50001-54000"
 

@@ -1,6 +1,7 @@
 """The gpucloud_netbox inventory plugin against the real NetBox and the demo fleet."""
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -37,7 +38,9 @@ def test_hosts_groups_and_hostvars(fleet):
     assert set(ifaces) == {"bmc", "mgmt0", "eth0", "ib0"}
     assert ifaces["bmc"]["ip_addresses"] == [server.bmc_ip] and ifaces["bmc"]["mgmt_only"]
     assert ifaces["eth0"]["connected_to"] == {"device": server.leaf, "interface": server.leaf_port}
-    assert "password" not in json.dumps(hv).lower()
+    # Only a reference to the BMC credential travels, never a secret field.
+    assert re.fullmatch(r"(vault|env):[A-Za-z0-9_./:-]+", hv["bmc_credential_ref"])
+    assert not [k for k in hv if "password" in k or "secret" in k]
     # constructed features from the inventory file: keyed_groups and compose
     assert hv["gpu_total_memory_gb"] == 640
     assert server.name in group_hosts(data, "gpus_8")
@@ -104,15 +107,15 @@ def test_errors_are_one_clear_line(fleet, env, message):
 
 def test_bad_filter_is_named(fleet, tmp_path):
     inv = tmp_path / "bad.gpucloud_netbox.yml"
-    inv.write_text("plugin: gpucloud_netbox\nfilters: {site: [atlantis]}\n")
+    inv.write_text("plugin: gpucloud_netbox\nfilters: {sitee: {slug: {exact: dc1}}}\n")
     proc, _ = ansible_inventory(inventory=inv)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "site" in proc.stderr and "atlantis" in proc.stderr
+    assert "unknown field 'sitee'" in proc.stderr
 
 
 def test_filters_narrow_the_inventory(fleet, tmp_path):
     inv = tmp_path / "dc2.gpucloud_netbox.yml"
-    inv.write_text("plugin: gpucloud_netbox\nfilters: {site: [dc2]}\ninterfaces: false\n")
+    inv.write_text("plugin: gpucloud_netbox\nfilters: {site: {slug: {in_list: [dc2]}}}\ninterfaces: false\n")
     proc, data = ansible_inventory(inventory=inv)
     assert proc.returncode == 0, proc.stderr
     assert hosts_of(data) == {s.name for s in fleet.servers if s.site == "dc2"}
@@ -127,9 +130,10 @@ def test_warm_run_answers_from_cache_until_netbox_changes(fleet, nb, tmp_path, r
     assert proc.returncode == 0, proc.stderr
     (cache_file,) = cache_dir.iterdir()
     # Plant a marker in the cache: a warm run that shows it answered from the cache.
-    cached = json.loads(cache_file.read_text())
+    envelope = json.loads(cache_file.read_text())  # the jsonfile cache wraps its payload as a string
+    cached = json.loads(envelope["__payload__"])
     cached["hosts"]["planted-from-cache"] = {"tenant": None}
-    cache_file.write_text(json.dumps(cached))
+    cache_file.write_text(json.dumps({**envelope, "__payload__": json.dumps(cached)}))
     _, warm = ansible_inventory(inventory=inv)
     assert "planted-from-cache" in hosts_of(warm)
     # Any change in NetBox invalidates the cache.

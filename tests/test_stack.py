@@ -4,10 +4,12 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from lab import postgres
 from lab.proc import port_open, read_pid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,13 +63,11 @@ def test_down_stops_only_the_processes_of_its_own_state_dir(settings, lab_env, t
     shutil.copytree(settings.state / "netbox" / "conf", state / "netbox" / "conf")
     ports = {"GPUCLOUD_PG_PORT": "55532", "GPUCLOUD_REDIS_PORT": "56479", "GPUCLOUD_NETBOX_PORT": "58100"}
     env = {"GPUCLOUD_STATE": str(state), **ports}
-    if os.geteuid() == 0:
-        os.chmod(tmp_path, 0o755)  # the postgres user must reach its data directory
     started = lab_cli("up", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
     assert "database     restored" in started.stdout
     pids = [read_pid(state / "run" / name) for name in ("redis.pid", "gunicorn.pid")]
-    pids.append(read_pid(state / "pg" / "postmaster.pid"))
+    pids.append(read_pid(postgres.data_dir(replace(settings, state=state)) / "postmaster.pid"))
     assert all(pids)
     stopped = lab_cli("down", env=env)
     assert stopped.returncode == 0, stopped.stderr
@@ -78,3 +78,5 @@ def test_down_stops_only_the_processes_of_its_own_state_dir(settings, lab_env, t
     for port in (settings.pg_port, settings.redis_port, settings.netbox_port):
         assert port_open(port), "the main lab must be untouched"
     assert "nothing was running" in lab_cli("down", env=env).stdout
+    if os.geteuid() == 0:
+        shutil.rmtree(postgres.data_dir(replace(settings, state=state)).parent)

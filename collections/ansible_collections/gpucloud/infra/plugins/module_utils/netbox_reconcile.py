@@ -135,7 +135,7 @@ def validate(collections: list[dict]) -> list[str]:
 
 def reconcile(nb, collections: list[dict], check_mode: bool = False) -> dict:
     """Apply the collections in order; returns per-endpoint counts and a before/after diff."""
-    summary, before, after = {}, [], []
+    summary, before, after = {}, {}, {}
     for spec in collections:
         plan = plan_collection(nb.list(spec["endpoint"]), spec)
         if not check_mode:
@@ -146,6 +146,6 @@ def reconcile(nb, collections: list[dict], check_mode: bool = False) -> dict:
         summary[spec["endpoint"]] = {"created": len(plan["create"]), "updated": len(plan["update"]),
                                      "unchanged": plan["unchanged"]}
         if plan["diff"]["before"] or plan["diff"]["after"]:
-            before.append({spec["endpoint"]: plan["diff"]["before"]})
-            after.append({spec["endpoint"]: plan["diff"]["after"]})
+            before[spec["endpoint"]] = plan["diff"]["before"]
+            after[spec["endpoint"]] = plan["diff"]["after"]
     return {"summary": summary, "diff": {"before": before, "after": after}}
