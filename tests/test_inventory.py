@@ -41,9 +41,22 @@ def test_hosts_groups_and_hostvars(fleet):
     # Only a reference to the BMC credential travels, never a secret field.
     assert re.fullmatch(r"(vault|env):[A-Za-z0-9_./:-]+", hv["bmc_credential_ref"])
     assert not [k for k in hv if "password" in k or "secret" in k]
-    # constructed features from the inventory file: keyed_groups and compose
-    assert hv["gpu_total_memory_gb"] == 640
+
+
+def test_constructed_compose_keyed_groups_and_groups(fleet, tmp_path):
+    inv = tmp_path / "constructed.gpucloud_netbox.yml"
+    inv.write_text(
+        "plugin: gpucloud_netbox\ninterfaces: false\n"
+        "compose:\n  gpu_total_memory_gb: gpu_count * gpu_memory_gb\n"
+        "keyed_groups:\n  - key: gpu_count | string\n    prefix: gpus\n"
+        "groups:\n  big_memory: gpu_memory_gb >= 180\n")
+    proc, data = ansible_inventory(inventory=inv)
+    assert proc.returncode == 0, proc.stderr
+    server = fleet.servers[0]
+    assert data["_meta"]["hostvars"][server.name]["gpu_total_memory_gb"] == 640
     assert server.name in group_hosts(data, "gpus_8")
+    big = {s.name for s in fleet.servers if s.device_type in ("hgx-b200-8gpu", "mi300x-8gpu", "gb200-nvl72-tray")}
+    assert group_hosts(data, "big_memory") == big
 
 
 @pytest.mark.parametrize(("fact", "group_of"), [

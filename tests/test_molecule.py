@@ -1,0 +1,22 @@
+"""Every role's Molecule scenario: syntax, converge, idempotence, check mode, verify."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROLES = Path(__file__).resolve().parent.parent / "roles"
+SCENARIOS = sorted(p.parent.parent.parent.name for p in ROLES.glob("*/molecule/default/molecule.yml"))
+
+
+@pytest.mark.parametrize("role", SCENARIOS)
+def test_molecule(role, lab_env, fleet):
+    env = {**os.environ, **lab_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test"], cwd=ROLES / role, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    assert re.search(r"idempotence: Executed: Successful", text), text[-3000:]
