@@ -104,9 +104,13 @@ def dump(s: Settings, path: Path, name: str = DB_NAME) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".partial")
     _client(s, "pg_dump", "-Fc", "-Z", "1", "-d", name, "-f", str(tmp))
+    tmp.chmod(0o600)  # the dump holds the lab admin's password hash and token digests
     tmp.replace(path)
 
 
 def restore(s: Settings, path: Path, name: str = DB_NAME) -> None:
     recreate_database(s, name)
     _client(s, "pg_restore", "--no-owner", "-j", "2", "-d", name, str(path), log=s.logs / "postgres.log")
+    # A restore carries no planner statistics; without them NetBox's joins run on guesses until
+    # autovacuum catches up, many times slower.
+    _client(s, "vacuumdb", "--analyze-only", "-d", name, log=s.logs / "postgres.log")
