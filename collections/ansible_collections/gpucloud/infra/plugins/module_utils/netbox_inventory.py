@@ -7,9 +7,8 @@ interfaces), so the fetch asks only for what the hosts need, through GraphQL whe
 cheapest, in parallel chunks of device ids:
 
   1. the ids of matching devices (one light query), the device types, the tenant check;
-  2. per chunk of ids, the devices and their interfaces with IP addresses and cable ids;
-  3. the far ends of those cables (cable terminations: ids only);
-  4. the names of the far-end interfaces and their switches.
+  2. per chunk of ids, the devices with their interfaces, IP addresses and cable ids;
+  3. per chunk, the far ends of those cables (switch and port names) in one query.
 
 Tenant scoping is a NetBox-side filter ANDed with the operator's filters, so another tenant's
 devices never cross the wire and no filter can widen the scope.
@@ -26,13 +25,14 @@ HARDWARE_FIELDS = ("gpu_vendor", "gpu_model", "gpu_count", "gpu_memory_gb", "cpu
                    "memory_gb", "hourly_cost")
 
 DEVICE_IDS = "query($f: DeviceFilter) { device_list(filters: $f) { id } }"
-DEVICES = """query($ids: [ID!]) { device_list(filters: {id: {in_list: $ids}}) {
-  id name status position custom_fields last_updated
+DEVICE_FIELDS = """id name status position custom_fields last_updated
   tenant { slug } site { slug } location { slug } rack { name } role { slug } platform { slug }
-  device_type { id } primary_ip4 { address } oob_ip { address } } }"""
-INTERFACES = """query($ids: [ID!]) { interface_list(filters: {device: {id: {in_list: $ids}}}) {
-  id name type mgmt_only enabled device { id } cable { id } ip_addresses { address } } }"""
-PEERS = "query($ids: [ID!]) { interface_list(filters: {id: {in_list: $ids}}) { id name device { name } } }"
+  device_type { id } primary_ip4 { address } oob_ip { address }"""
+INTERFACE_FIELDS = "interfaces { id name type mgmt_only enabled cable { id } ip_addresses { address } }"
+DEVICES = "query($ids: [ID!]) { device_list(filters: {id: {in_list: $ids}}) { %s } }"
+# The far ends of our cables, found by cable id: one query, no per-cable termination lookups.
+FAR_ENDS = """query($cables: [ID!], $ids: [ID!]) { interface_list(filters: {
+  cable: {id: {in_list: $cables}}, NOT: {device: {id: {in_list: $ids}}}}) { name cable { id } device { name } } }"""
 DEVICE_TYPES = "query { device_type_list { id slug manufacturer { slug } custom_fields } }"
 TENANT = "query($slug: String!) { tenant_list(filters: {slug: {exact: $slug}}) { id } }"
 
@@ -70,53 +70,40 @@ def _chunks(ids: list, size: int = CHUNK) -> list[list]:
 
 
 def fetch(nb, query: InventoryQuery, workers: int = 6) -> dict:
-    """Raw objects for the query: devices, device_types, interfaces (with IPs) and cable peers.
+    """Raw objects for the query: devices (with interfaces and IPs), device types and cable peers.
 
-    Each chunk of device ids is one pipeline (devices; interfaces, then their cable peers), and
-    chunks run side by side, so NetBox's workers stay busy instead of waiting at stage barriers.
+    Each chunk of device ids is one pipeline (devices with interfaces, then their cables' far
+    ends), and chunks run side by side, so NetBox's workers stay busy without stage barriers.
     """
+    fields = DEVICE_FIELDS + (" " + INTERFACE_FIELDS if query.interfaces else "")
     with ThreadPoolExecutor(workers) as pool:
         tenant_f = pool.submit(nb.graphql, TENANT, {"slug": query.tenant}) if query.tenant else None
         types_f = pool.submit(nb.graphql, DEVICE_TYPES)
         ids = [d["id"] for d in nb.graphql(DEVICE_IDS, {"f": query.device_filter()})["device_list"]]
         if tenant_f and not tenant_f.result()["tenant_list"]:
             raise NetBoxError(f"tenant '{query.tenant}' does not exist in NetBox")
-        chunks = _chunks(ids)
-        device_parts = [pool.submit(lambda c: nb.graphql(DEVICES, {"ids": c})["device_list"], c) for c in chunks]
-        detail_parts = ([pool.submit(_interfaces_and_peers, nb, c) for c in chunks] if query.interfaces else [])
-        interfaces, peers = [], {}
-        for part in detail_parts:
-            ifaces, chunk_peers = part.result()
-            interfaces.extend(ifaces)
+        parts = [pool.submit(_chunk, nb, DEVICES % fields, c) for c in _chunks(ids)]
+        devices, peers = [], {}
+        for part in parts:
+            chunk_devices, chunk_peers = part.result()
+            devices.extend(chunk_devices)
             peers.update(chunk_peers)
-        return {"devices": [d for part in device_parts for d in part.result()],
-                "device_types": types_f.result()["device_type_list"], "interfaces": interfaces, "peers": peers}
+        return {"devices": devices, "device_types": types_f.result()["device_type_list"], "peers": peers}
 
 
-def _interfaces_and_peers(nb, device_ids: list) -> tuple[list[dict], dict]:
-    interfaces = nb.graphql(INTERFACES, {"ids": device_ids})["interface_list"]
-    return interfaces, _cable_peers(nb, interfaces)
+def _chunk(nb, devices_query: str, device_ids: list) -> tuple[list[dict], dict]:
+    devices = nb.graphql(devices_query, {"ids": device_ids})["device_list"]
+    return devices, _cable_peers(nb, devices, device_ids)
 
 
-def _cable_peers(nb, interfaces: list[dict]) -> dict[str, dict]:
-    """For each cabled interface id: the far end's interface and device names."""
-    ours = {i["id"]: int(i["cable"]["id"]) for i in interfaces if i.get("cable")}
-    far_of, by_cable = {}, {}
-    for cables in _chunks(sorted(set(ours.values()))):
-        for end in nb.list("dcim/cable-terminations", page_size=len(cables) * 4,
-                           fields="cable,termination_type,termination_id", cable_id=cables):
-            if end["termination_type"] == "dcim.interface":
-                cable = end["cable"]["id"] if isinstance(end["cable"], dict) else end["cable"]
-                by_cable.setdefault(cable, []).append(str(end["termination_id"]))
-    for iface_id, cable in ours.items():
-        far = [t for t in by_cable.get(cable, []) if t != str(iface_id)]
-        if far:
-            far_of[iface_id] = far[0]
-    names = {}
-    for far_ids in _chunks(sorted(set(far_of.values()))):
-        names.update({i["id"]: i for i in nb.graphql(PEERS, {"ids": far_ids})["interface_list"]})
-    return {mine: {"device": names[far]["device"]["name"], "interface": names[far]["name"]}
-            for mine, far in far_of.items() if far in names}
+def _cable_peers(nb, devices: list[dict], device_ids: list) -> dict[str, dict]:
+    """For each cabled interface id of these devices: the far end's interface and device names."""
+    by_cable = {i["cable"]["id"]: i["id"] for d in devices for i in d.get("interfaces") or [] if i.get("cable")}
+    if not by_cable:
+        return {}
+    far = nb.graphql(FAR_ENDS, {"cables": sorted(by_cable), "ids": device_ids})["interface_list"]
+    return {by_cable[end["cable"]["id"]]: {"device": end["device"]["name"], "interface": end["name"]}
+            for end in far if end["cable"]["id"] in by_cable}
 
 
 def _slug(obj):
@@ -135,15 +122,12 @@ def _address(ip):
 def build_hosts(raw: dict, uplinks=("eth0", "ib0")) -> dict[str, dict]:
     """Host records (hostvars) keyed by device name, from fetch()'s raw objects."""
     types = {t["id"]: t for t in raw["device_types"]}
-    ifaces_by_device: dict[str, list[dict]] = {}
-    for iface in raw["interfaces"]:
-        ifaces_by_device.setdefault(iface["device"]["id"], []).append(iface)
     hosts = {}
     for dev in raw["devices"]:
         if not dev.get("name"):
             continue  # unnamed devices cannot be inventory hosts
         dtype = types.get((dev.get("device_type") or {}).get("id"), {})
-        hosts[dev["name"]] = _host(dev, dtype, ifaces_by_device.get(dev["id"], []), raw["peers"], uplinks)
+        hosts[dev["name"]] = _host(dev, dtype, dev.get("interfaces") or [], raw["peers"], uplinks)
     return hosts
 
 
