@@ -112,10 +112,6 @@ class NetBox:
             updated.extend(self.request("PATCH", path, payload=objects[start:start + BULK_CHUNK]))
         return updated
 
-    def delete(self, path: str, ids: list[int]) -> None:
-        for start in range(0, len(ids), BULK_CHUNK):
-            self.request("DELETE", path, payload=[{"id": i} for i in ids[start:start + BULK_CHUNK]])
-
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         body = self.request("POST", f"{self.url}/graphql/", payload={"query": query, "variables": variables or {}})
         if body.get("errors"):
