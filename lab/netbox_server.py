@@ -5,6 +5,7 @@ migrated one takes seconds; the first `up` on a machine migrates and caches the 
 later `up` (in any clone) restores it.
 """
 
+import hashlib
 import json
 import secrets
 import sys
@@ -43,6 +44,8 @@ RELEASE_CHECK_URL = None
 # The demo fleet is created in bulk; NetBox's default page-size cap would make readers loop.
 MAX_PAGE_SIZE = 5000
 LOGIN_REQUIRED = True
+# gpucloud's own plugin (netbox_plugin/): the one-pass inventory export.
+PLUGINS = ['gpucloud_netbox_plugin']
 """
 
 # Runs inside NetBox's Django: ensure the superuser exists with the lab's password, then issue
@@ -113,15 +116,36 @@ def _save_secrets(s: Settings, values: dict) -> None:
     path.write_text(json.dumps(values))
 
 
-def write_config(s: Settings) -> None:
+def ensure_plugin(s: Settings) -> bool:
+    """Install the repository's NetBox plugin into the shared venv when its source changed.
+
+    Not editable: the venv is shared by every clone on the machine and must not point into one.
+    """
+    source = s.repo / "netbox_plugin"
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(source.rglob("*.py")))).hexdigest()[:12]
+    marker = s.netbox_venv / f".gpucloud-plugin-{digest}"
+    if marker.exists():
+        return False
+    run([str(_python(s)), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(source)],
+        log=s.logs / "netbox-pip.log")
+    for old in s.netbox_venv.glob(".gpucloud-plugin-*"):
+        old.unlink()
+    marker.touch()
+    return True
+
+
+def write_config(s: Settings) -> bool:
+    """Write NetBox's configuration; True when it changed (a running NetBox must reload)."""
     conf = s.netbox_root / "conf" / "configuration.py"
     values = lab_secrets(s)
     text = CONFIG_TEMPLATE.format(db=postgres.DB_NAME, db_user=postgres.DB_USER, pg_port=s.pg_port,
                                   redis_port=s.redis_port, secret_key=values["secret_key"],
                                   pepper=values["pepper"])
-    if not conf.exists() or conf.read_text() != text:
-        conf.touch(mode=0o600)
-        conf.write_text(text)
+    if conf.exists() and conf.read_text() == text:
+        return False
+    conf.touch(mode=0o600)
+    conf.write_text(text)
+    return True
 
 
 def migrated_dump(s: Settings) -> Path:

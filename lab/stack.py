@@ -38,7 +38,9 @@ def up(s: Settings) -> dict[str, str]:
         "netbox venv": netbox_server.ensure_venv(s),
         "postgresql": postgres.ensure_running(s),
     }
-    netbox_server.write_config(s)
+    reload_netbox = netbox_server.ensure_plugin(s) | netbox_server.write_config(s)
+    if reload_netbox:
+        netbox_server.stop(s)  # started again below with the new plugin or configuration
     database = netbox_server.ensure_database(s)
     netbox_server.ensure_static(s)
     steps["netbox"] = netbox_server.ensure_gunicorn(s)

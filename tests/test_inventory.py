@@ -156,3 +156,15 @@ def test_warm_run_answers_from_cache_until_netbox_changes(fleet, nb, tmp_path, r
     _, fresh = ansible_inventory(inventory=inv)
     assert "planted-from-cache" not in hosts_of(fresh)
     assert fresh["_meta"]["hostvars"][server.name]["nvlink_domain"] == "moved"
+
+
+@pytest.mark.parametrize("tenant", [None, "globex"])
+def test_plugin_export_and_graphql_paths_agree(fleet, nb, tenant):
+    """The gpucloud NetBox plugin's export and the GraphQL fallback yield identical hosts."""
+    from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_inventory as ni
+
+    query = ni.InventoryQuery(tenant=tenant, roles=["gpu-server"])
+    via_export = ni.build_hosts(ni._from_export(nb.get(ni.EXPORT, role=query.roles, tenant=tenant or "")))
+    via_graphql = ni.build_hosts(ni.fetch_graphql(nb, query))
+    assert via_export == via_graphql
+    assert len(via_export) == sum(1 for s in fleet.servers if tenant in (None, s.tenant))

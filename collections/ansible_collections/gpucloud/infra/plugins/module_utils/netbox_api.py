@@ -23,7 +23,11 @@ BULK_CHUNK = 500
 
 
 class NetBoxError(Exception):
-    """Any failure talking to NetBox; str() is a one-line explanation."""
+    """Any failure talking to NetBox; str() is a one-line explanation, status the HTTP status if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def auth_header(token: str) -> str:
@@ -70,12 +74,13 @@ class NetBox:
         if resp.status_code in (401, 403):
             detail = _detail(resp) or "permission denied"
             raise NetBoxError(f"NetBox rejected the API token ({resp.status_code}: {detail}); "
-                              "check NETBOX_TOKEN and its permissions")
+                              "check NETBOX_TOKEN and its permissions", resp.status_code)
         if resp.status_code == 404:
-            raise NetBoxError(f"NetBox has no {url.replace(self.url, '')} (404); check the URL and NetBox version")
+            raise NetBoxError(f"NetBox has no {url.replace(self.url, '')} (404); check the URL and NetBox version",
+                              404)
         if resp.status_code >= 400:
             raise NetBoxError(f"NetBox refused {method} {url.replace(self.url, '')} "
-                              f"({resp.status_code}): {_detail(resp)}")
+                              f"({resp.status_code}): {_detail(resp)}", resp.status_code)
         if resp.status_code == 204 or not resp.content:
             return None
         try:
