@@ -122,7 +122,8 @@ def ensure_plugin(s: Settings) -> bool:
     Not editable: the venv is shared by every clone on the machine and must not point into one.
     """
     source = s.repo / "netbox_plugin"
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(source.rglob("*.py")))).hexdigest()[:12]
+    package = sorted((source / "gpucloud_netbox_plugin").rglob("*.py"))  # not pip's build/ copies
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in package)).hexdigest()[:12]
     marker = s.netbox_venv / f".gpucloud-plugin-{digest}"
     if marker.exists():
         return False
