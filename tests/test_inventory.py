@@ -168,3 +168,14 @@ def test_plugin_export_and_graphql_paths_agree(fleet, nb, tenant):
     via_graphql = ni.build_hosts(ni.fetch_graphql(nb, query))
     assert via_export == via_graphql
     assert len(via_export) == sum(1 for s in fleet.servers if tenant in (None, s.tenant))
+
+
+def test_platform_groups_follow_netbox(fleet, nb, restore_fleet_after):
+    server = fleet.servers[0]
+    dev = nb.list("dcim/devices", name=server.name, fields="id")[0]
+    platform = nb.list("dcim/platforms", slug="debian-12", fields="id")[0]
+    nb.update("dcim/devices", [{"id": dev["id"], "platform": platform["id"]}])
+    proc, data = ansible_inventory(tenant=server.tenant)
+    assert proc.returncode == 0, proc.stderr
+    assert group_hosts(data, "platform_debian_12") == {server.name}
+    assert data["_meta"]["hostvars"][server.name]["platform"] == "debian-12"
