@@ -10,8 +10,8 @@ description:
   - Builds an inventory of GPU servers from NetBox with their GPU facts, topology (site, row,
     rack, NVLink domain, Ethernet and InfiniBand leaf), BMC and management addresses,
     interfaces and IP addresses.
-  - Fetches in bulk, in parallel chunks, asking NetBox (GraphQL, and REST for cable ends) only
-    for the fields the hosts carry.
+  - Fetches in one request from gpucloud's NetBox plugin (netbox_plugin/) when NetBox has it,
+    otherwise from GraphQL in parallel chunks, asking only for the fields the hosts carry.
   - With O(tenant) set, NetBox filters the devices and their components by that tenant, so no
     other tenant's object is fetched or shown.
   - With caching on, a warm run asks NetBox only for its newest change-log entry and answers

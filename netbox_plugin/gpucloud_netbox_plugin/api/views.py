@@ -57,10 +57,11 @@ class InventoryExportView(APIView):
                .filter(assigned_object_type=interface_type, assigned_object_id__in=ids)
                .values("address", "assigned_object_id")]
         cables = {i["cable_id"] for i in interfaces if i["cable_id"]}
-        far = (CableTermination.objects.filter(cable_id__in=cables, termination_type=interface_type)
+        far = (CableTermination.objects.restrict(user, "view")
+               .filter(cable_id__in=cables, termination_type=interface_type)
                .exclude(termination_id__in=ids).values("cable_id", "termination_id"))
         far_by_id = {f["termination_id"]: f["cable_id"] for f in far}
-        names = Interface.objects.filter(id__in=far_by_id).values("id", "name", "device__name")
+        names = Interface.objects.restrict(user, "view").filter(id__in=far_by_id).values("id", "name", "device__name")
         far_ends = [{"cable_id": far_by_id[n["id"]], "interface": n["name"], "device": n["device__name"]}
                     for n in names]
         return {"interfaces": interfaces, "ip_addresses": ips, "far_ends": far_ends}

@@ -95,8 +95,8 @@ def _from_export(export: dict) -> dict:
         interfaces.setdefault(i["device_id"], []).append({
             "id": i["id"], "name": i["name"], "type": i["type"], "mgmt_only": i["mgmt_only"], "enabled": i["enabled"],
             "cable": {"id": i["cable_id"]} if i["cable_id"] else None, "ip_addresses": ips.get(i["id"], [])})
-    far = {f["cable_id"]: f for f in export["far_ends"]}
-    peers = {i["id"]: {"device": far[i["cable"]["id"]]["device"], "interface": far[i["cable"]["id"]]["interface"]}
+    far = {f["cable_id"]: {"device": f["device"], "interface": f["interface"]} for f in export["far_ends"]}
+    peers = {i["id"]: far[i["cable"]["id"]]
              for ifaces in interfaces.values() for i in ifaces if i["cable"] and i["cable"]["id"] in far}
 
     def nested(value, key="slug"):
