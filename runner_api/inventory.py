@@ -1,0 +1,49 @@
+"""A tenant's nodes as NetBox lists them: names and device ids, cached for a few seconds.
+
+The API needs them to check launch limits and to know which nodes a job will lock; the worker's
+ansible-runner run reads the same tenant-scoped inventory through the inventory plugin.
+"""
+
+import threading
+import time
+
+from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBox, NetBoxError
+from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_inventory import (
+    InventoryQuery,
+    build_hosts,
+    fetch,
+)
+from runner_api.errors import ServiceUnavailable
+
+SERVER_ROLES = ["gpu-server"]
+
+
+class NetBoxUnavailable(ServiceUnavailable):
+    pass
+
+
+def netbox_client(settings) -> NetBox:
+    return NetBox(settings.netbox_url, settings.netbox_token, timeout=settings.netbox_timeout)
+
+
+class TenantInventory:
+    def __init__(self, settings):
+        self.settings = settings
+        self._cache: dict[str, tuple[float, dict[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def nodes(self, tenant: str) -> dict[str, int]:
+        """host name -> NetBox device id, for the tenant's servers."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(tenant)
+        if hit and now - hit[0] < self.settings.inventory_ttl:
+            return hit[1]
+        try:
+            raw = fetch(netbox_client(self.settings), InventoryQuery(tenant, SERVER_ROLES, interfaces=False))
+        except NetBoxError as exc:
+            raise NetBoxUnavailable(f"NetBox is unavailable, so the tenant's nodes cannot be checked: {exc}") from None
+        nodes = {name: host["netbox_id"] for name, host in build_hosts(raw).items()}
+        with self._lock:
+            self._cache[tenant] = (now, nodes)
+        return nodes

@@ -1,0 +1,40 @@
+"""What the API's request handlers share: settings, Redis stores, the catalogue, the inventory."""
+
+from dataclasses import dataclass
+
+from flask import current_app, g
+
+from runner_api import catalogue, store
+from runner_api.admission import Admission
+from runner_api.inventory import TenantInventory
+from runner_api.jobs import JobStore
+from runner_api.settings import Settings
+from runner_api.tenants import TenantStore
+from runner_api.tokens import TokenStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: store.Store
+    tokens: TokenStore
+    tenants: TenantStore
+    jobs: JobStore
+    admission: Admission
+    inventory: TenantInventory
+    catalogue: dict
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        shared = store.Store(settings.redis_url)
+        return cls(settings, shared, TokenStore(shared.redis), TenantStore(shared.redis), JobStore(shared.redis),
+                   Admission(shared.redis, settings.default_concurrency), TenantInventory(settings),
+                   catalogue.load(settings.catalogue, settings.repo))
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["gpucloud"]
+
+
+def principal():
+    return g.principal

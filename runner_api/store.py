@@ -1,0 +1,77 @@
+"""Redis connections and the key names every runner process agrees on."""
+
+from functools import cached_property
+
+import redis as redis_py
+
+PREFIX = "gpucloud"
+TENANTS = f"{PREFIX}:tenants"
+FAIR_ORDER = f"{PREFIX}:fair-order"  # zset: tenant -> serve counter; lowest is served next
+FAIR_COUNTER = f"{PREFIX}:fair-counter"
+WAKEUP = f"{PREFIX}:wakeup"
+AUDIT = f"{PREFIX}:audit"
+ALL_JOBS = f"{PREFIX}:jobs"
+TOKENS = f"{PREFIX}:tokens"
+OIDC_ISSUERS = f"{PREFIX}:oidc-issuers"
+METRIC_OUTCOMES = f"{PREFIX}:metrics:outcomes"
+METRIC_DURATION = f"{PREFIX}:metrics:duration"
+QUEUE_PREFIX = "tenant."  # RQ queue name prefix; RQ stores it under rq:queue:tenant.<slug>
+
+
+def tenant_key(slug: str) -> str:
+    return f"{PREFIX}:tenant:{slug}"
+
+
+def tenant_jobs(slug: str) -> str:
+    return f"{PREFIX}:jobs:{slug}"
+
+
+def running(slug: str) -> str:
+    return f"{PREFIX}:running:{slug}"
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_events(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def job_alive(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:alive"
+
+
+def node_lock(host: str) -> str:
+    return f"{PREFIX}:lock:node:{host}"
+
+
+def token_key(digest: str) -> str:
+    return f"{PREFIX}:token:{digest}"
+
+
+def queue_name(tenant: str) -> str:
+    return f"{QUEUE_PREFIX}{tenant}"
+
+
+class Store:
+    """Two clients on one Redis: text for our records, bytes for RQ (which needs raw replies)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    @cached_property
+    def redis(self) -> redis_py.Redis:
+        return redis_py.Redis.from_url(self.url, decode_responses=True, health_check_interval=30)
+
+    @cached_property
+    def rq(self) -> redis_py.Redis:
+        return redis_py.Redis.from_url(self.url, health_check_interval=30)
+
+    def wake_workers(self, pipe=None) -> None:
+        """Nudge idle workers; they re-check queues anyway after a second."""
+        target = pipe if pipe is not None else self.redis.pipeline()
+        target.rpush(WAKEUP, 1)
+        target.ltrim(WAKEUP, -64, -1)
+        if pipe is None:
+            target.execute()

@@ -1,0 +1,83 @@
+"""Turning a checked launch into a queued job, and canceling one: all-or-nothing Redis writes."""
+
+import time
+
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from runner_api import launch, metrics, store
+from runner_api.errors import Conflict, Forbidden, ValidationFailed
+from runner_api.events import END, EventLog
+from runner_api.jobs import JobStatus, new_id
+
+RQ_GRACE = 120  # RQ kills the horse only if ansible-runner's own timeout failed to stop the run
+CANCEL_QUEUED = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'queued' or redis.call('HGET', KEYS[1], 'worker') then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[2], 'reason', ARGV[3], 'waiting', '')
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+return 1
+"""
+
+
+def tenant_for(rt, principal, requested: str | None) -> str:
+    if principal.is_platform:
+        if not requested:
+            raise ValidationFailed([{"field": "tenant", "message": "platform admins name the tenant to run for"}])
+        tenant = requested
+    else:
+        if requested and requested != principal.tenant:
+            raise ValidationFailed([{"field": "tenant", "message": "you can only launch for your own tenant"}])
+        tenant = principal.tenant
+    if rt.tenants.get(tenant) is None:
+        raise ValidationFailed([{"field": "tenant", "message": f"tenant {tenant!r} is not onboarded"}])
+    return tenant
+
+
+def submit(rt, principal, body: dict, correlation_id: str) -> dict:
+    tenant = tenant_for(rt, principal, body.get("tenant"))
+    entry = rt.catalogue.get(body["playbook"])
+    if entry is None:
+        known = ", ".join(sorted(rt.catalogue)) or "none"
+        raise ValidationFailed([{"field": "playbook", "message": f"not in the catalogue; known: {known}"}])
+    if not principal.at_least(entry.min_role):
+        raise Forbidden(f"{entry.name} needs the {entry.min_role} role")
+    hosts = rt.inventory.nodes(tenant)
+    checked, errors = launch.check(entry, body, set(hosts))
+    if errors:
+        raise ValidationFailed(errors)
+    job = {
+        "id": new_id(), "tenant": tenant, "playbook": entry.name, "status": JobStatus.QUEUED,
+        "variables": checked.variables, "limit": checked.limit, "nodes": checked.nodes,
+        "node_ids": {n: hosts[n] for n in checked.nodes}, "timeout": checked.timeout,
+        "created_at": time.time(), "submitted_by": principal.as_dict(), "correlation_id": correlation_id,
+    }
+    # One MULTI (RQ opens it): the RQ job, its queue entry and our record land together or not at all.
+    pipe = rt.store.rq.pipeline()
+    queue = Queue(store.queue_name(tenant), connection=rt.store.rq, serializer=JSONSerializer)
+    queue.enqueue_call("runner_api.execution.run_job", args=[job["id"]], job_id=job["id"],
+                       timeout=checked.timeout + RQ_GRACE, result_ttl=3600, failure_ttl=7 * 86400,
+                       description=f"{tenant}/{entry.name}", pipeline=pipe)
+    rt.jobs.create(pipe, job)
+    rt.store.wake_workers(pipe)
+    pipe.execute()
+    return job
+
+
+def cancel(rt, principal, job: dict, correlation_id: str) -> dict:
+    status = JobStatus(job["status"])
+    if status.finished:
+        raise Conflict(f"job {job['id']} already finished ({status})")
+    now = time.time()
+    reason = f"canceled by {principal.subject}"
+    canceled = rt.store.redis.eval(CANCEL_QUEUED, 2, store.job_key(job["id"]),
+                                   f"rq:queue:{store.queue_name(job['tenant'])}", job["id"], now, reason)
+    pipe = rt.store.redis.pipeline()
+    if canceled:
+        EventLog(rt.store.redis, job["id"]).publish(
+            {"event": END, "status": "canceled", "reason": reason, "created": now,
+             "correlation_id": job["correlation_id"]}, pipe=pipe)
+        metrics.record_outcome(pipe, job["tenant"], job["playbook"], "canceled", None)
+    else:  # a worker has it: its horse sees the flag within a second and stops ansible-runner
+        rt.jobs.update(job["id"], pipe=pipe, cancel_requested=principal.subject)
+    pipe.execute()
+    return rt.jobs.get(job["id"])

@@ -1,0 +1,70 @@
+"""Tenants known to the runner: a NetBox tenant slug plus runner policy (concurrency, OIDC)."""
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+from runner_api import store
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+
+
+@dataclass
+class Tenant:
+    slug: str
+    concurrency: int
+    created_at: float
+    oidc: dict | None = field(default=None)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        if self.oidc:
+            data["oidc"] = {k: v for k, v in self.oidc.items() if k != "jwks"} | {"jwks_inline": "jwks" in self.oidc}
+        return data
+
+
+class TenantStore:
+    def __init__(self, redis):
+        self.redis = redis
+
+    def get(self, slug: str) -> Tenant | None:
+        raw = self.redis.hgetall(store.tenant_key(slug))
+        if not raw:
+            return None
+        oidc = json.loads(raw["oidc"]) if raw.get("oidc") else None
+        return Tenant(slug, int(raw["concurrency"]), float(raw["created_at"]), oidc)
+
+    def list(self) -> list[Tenant]:
+        return [t for t in (self.get(s) for s in sorted(self.redis.smembers(store.TENANTS))) if t]
+
+    def create(self, slug: str, concurrency: int) -> Tenant:
+        tenant = Tenant(slug, concurrency, time.time())
+        pipe = self.redis.pipeline()
+        pipe.hset(store.tenant_key(slug), mapping={"concurrency": concurrency, "created_at": tenant.created_at})
+        pipe.sadd(store.TENANTS, slug)
+        # A new tenant joins the fair order at the front: it has been served least.
+        pipe.zadd(store.FAIR_ORDER, {slug: 0}, nx=True)
+        pipe.execute()
+        return tenant
+
+    def update(self, slug: str, concurrency: int) -> None:
+        self.redis.hset(store.tenant_key(slug), "concurrency", concurrency)
+
+    def set_oidc(self, slug: str, oidc: dict | None) -> None:
+        previous = self.get(slug)
+        pipe = self.redis.pipeline()
+        if previous and previous.oidc:
+            pipe.hdel(store.OIDC_ISSUERS, previous.oidc["issuer"])
+        if oidc is None:
+            pipe.hdel(store.tenant_key(slug), "oidc")
+        else:
+            pipe.hset(store.tenant_key(slug), "oidc", json.dumps(oidc))
+            pipe.hset(store.OIDC_ISSUERS, oidc["issuer"], slug)
+        pipe.execute()
+
+    def issuer_owner(self, issuer: str) -> str | None:
+        return self.redis.hget(store.OIDC_ISSUERS, issuer)
+
+    def as_json(self, tenant: Tenant) -> str:
+        return json.dumps(asdict(tenant))

@@ -1,0 +1,78 @@
+"""API tokens: random secrets shown once, stored only as SHA-256 digests.
+
+A token reads `gpc_<id>_<secret>`. The id is public (it names the token in listings, audit records
+and revocations); the secret has 256 bits of entropy, so a plain SHA-256 is enough to store it.
+"""
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from runner_api import store
+from runner_api.principal import Principal, Role
+
+PREFIX = "gpc_"
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    role: str
+    tenant: str | None
+    description: str
+    created_at: float
+    created_by: str
+
+    def principal(self) -> Principal:
+        return Principal(subject=f"token:{self.id}", role=Role(self.role), tenant=self.tenant, token_id=self.id)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, redis):
+        self.redis = redis
+
+    def issue(self, role: Role, tenant: str | None, description: str, created_by: str) -> tuple[str, TokenRecord]:
+        token_id = secrets.token_hex(6)
+        token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        record = TokenRecord(token_id, str(role), tenant, description, time.time(), created_by)
+        key = digest(token)
+        pipe = self.redis.pipeline()
+        pipe.set(store.token_key(key), json.dumps(asdict(record)))
+        pipe.hset(store.TOKENS, token_id, key)
+        pipe.execute()
+        return token, record
+
+    def lookup(self, token: str) -> TokenRecord | None:
+        if not token.startswith(PREFIX):
+            return None
+        raw = self.redis.get(store.token_key(digest(token)))
+        return TokenRecord(**json.loads(raw)) if raw else None
+
+    def get(self, token_id: str) -> TokenRecord | None:
+        key = self.redis.hget(store.TOKENS, token_id)
+        raw = self.redis.get(store.token_key(key)) if key else None
+        return TokenRecord(**json.loads(raw)) if raw else None
+
+    def list(self, tenant: str | None = None) -> list[TokenRecord]:
+        keys = list(self.redis.hgetall(store.TOKENS).values())
+        raws = self.redis.mget([store.token_key(k) for k in keys]) if keys else []
+        records = [TokenRecord(**json.loads(r)) for r in raws if r]
+        if tenant is not None:
+            records = [r for r in records if r.tenant == tenant]
+        return sorted(records, key=lambda r: r.created_at)
+
+    def revoke(self, token_id: str) -> bool:
+        key = self.redis.hget(store.TOKENS, token_id)
+        if not key:
+            return False
+        pipe = self.redis.pipeline()
+        pipe.delete(store.token_key(key))
+        pipe.hdel(store.TOKENS, token_id)
+        pipe.execute()
+        return True
