@@ -22,6 +22,7 @@ class Settings:
     pg_port: int
     redis_port: int
     netbox_port: int
+    api_port: int = 58080
     netbox_version: str = NETBOX_VERSION
 
     @property
@@ -53,6 +54,14 @@ class Settings:
         return f"redis://127.0.0.1:{self.redis_port}/2"
 
     @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def runner_data(self) -> Path:
+        return self.state / "runner"
+
+    @property
     def env_file(self) -> Path:
         """Shell-sourceable NETBOX_URL/NETBOX_TOKEN/REDIS_URL for the playbooks and the API."""
         return self.state / "lab.env"
@@ -67,4 +76,5 @@ def load() -> Settings:
         pg_port=int(os.environ.get("GPUCLOUD_PG_PORT", "55432")),
         redis_port=int(os.environ.get("GPUCLOUD_REDIS_PORT", "56379")),
         netbox_port=int(os.environ.get("GPUCLOUD_NETBOX_PORT", "58000")),
+        api_port=int(os.environ.get("GPUCLOUD_API_PORT", "58080")),
     )

@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from lab import netbox_server, postgres, redis_server
+from lab import netbox_server, postgres, redis_server, runner_service
 from lab.proc import LabError
 from lab.settings import Settings, load
 
@@ -20,13 +20,12 @@ def read_env(s: Settings) -> dict[str, str]:
     return {k.removeprefix("export "): v for k, v in pairs}
 
 
-def write_env(s: Settings, token: str) -> None:
+def write_env(s: Settings, token: str) -> dict[str, str]:
+    env = runner_service.runner_env(s, {"NETBOX_URL": s.netbox_url, "NETBOX_TOKEN": token,
+                                        "GPUCLOUD_REDIS_URL": s.redis_url})
     s.env_file.touch(mode=0o600)
-    s.env_file.write_text(
-        f"export NETBOX_URL={s.netbox_url}\n"
-        f"export NETBOX_TOKEN={token}\n"
-        f"export GPUCLOUD_REDIS_URL={s.redis_url}\n"
-    )
+    s.env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+    return env
 
 
 def up(s: Settings) -> dict[str, str]:
@@ -44,7 +43,9 @@ def up(s: Settings) -> dict[str, str]:
     database = netbox_server.ensure_database(s)
     netbox_server.ensure_static(s)
     steps["netbox"] = netbox_server.ensure_gunicorn(s)
-    write_env(s, netbox_server.ensure_token(s))
+    env = write_env(s, netbox_server.ensure_token(s))
+    runner_service.bootstrap(s, env)
+    steps["runner"] = runner_service.ensure_running(s, env)
     for name, changed in steps.items():
         print(f"  {name:12} {'started' if changed else 'ok'}")
     print(f"  {'database':12} {database}")
@@ -55,7 +56,7 @@ def up(s: Settings) -> dict[str, str]:
 
 
 def down(s: Settings) -> None:
-    stopped = [netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)]
+    stopped = [runner_service.stop(s), netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)]
     if not any(stopped):
         print("nothing was running")
 
@@ -63,7 +64,7 @@ def down(s: Settings) -> None:
 def status(s: Settings) -> int:
     from lab.proc import port_open
 
-    services = {"postgresql": s.pg_port, "redis": s.redis_port, "netbox": s.netbox_port}
+    services = {"postgresql": s.pg_port, "redis": s.redis_port, "netbox": s.netbox_port, "runner-api": s.api_port}
     down_ = [name for name, port in services.items() if not port_open(port)]
     for name, port in services.items():
         print(f"  {name:12} 127.0.0.1:{port}  {'down' if name in down_ else 'up'}")

@@ -5,7 +5,12 @@ declare its variables; those specs become one JSON schema per playbook, served b
 used to validate every launch.
 """
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -31,6 +36,7 @@ class Entry:
     touches_nodes: bool = True
     timeout: int = 3600
     max_timeout: int = 4 * 3600
+    tasks: int | None = None
     validator: Draft202012Validator = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict:
@@ -41,6 +47,7 @@ class Entry:
             "touches_nodes": self.touches_nodes,
             "timeout": self.timeout,
             "max_timeout": self.max_timeout,
+            "tasks": self.tasks,
             "variables": self.schema,
         }
 
@@ -110,3 +117,42 @@ def load(path: Path, repo: Path) -> dict[str, Entry]:
             validator=Draft202012Validator(schema),
         )
     return entries
+
+
+def with_task_counts(entries: dict[str, Entry], repo: Path, cache_file: Path) -> dict[str, Entry]:
+    """Each entry's static task count (`ansible-playbook --list-tasks`), for progress bars.
+
+    Listing costs about a second per playbook, so counts are cached by a digest of the playbook and
+    its roles' files; a failure leaves the count unknown rather than failing the catalogue.
+    """
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    counted = {}
+    for name, entry in entries.items():
+        key = _digest(entry, repo)
+        if key not in cache:
+            cache[key] = _list_tasks(entry, repo)
+        counted[name] = replace(entry, tasks=cache[key])
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(cache))
+    return counted
+
+
+def _digest(entry: Entry, repo: Path) -> str:
+    digest = hashlib.sha256(entry.playbook.read_bytes())
+    for path in sorted((repo / "roles").rglob("*.yml")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _list_tasks(entry: Entry, repo: Path) -> int | None:
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "--list-tasks", "-i", "localhost,",
+               str(entry.playbook)]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(repo / "ansible.cfg")}
+    try:
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(1 for line in out.splitlines() if "\tTAGS:" in line and not line.lstrip().startswith("play #"))

@@ -29,7 +29,8 @@ class Runtime:
         shared = store.Store(settings.redis_url)
         return cls(settings, shared, TokenStore(shared.redis), TenantStore(shared.redis), JobStore(shared.redis),
                    Admission(shared.redis, settings.default_concurrency), TenantInventory(settings),
-                   catalogue.load(settings.catalogue, settings.repo))
+                   catalogue.with_task_counts(catalogue.load(settings.catalogue, settings.repo), settings.repo,
+                                              settings.data_dir / "catalogue-tasks.json"))
 
 
 def runtime() -> Runtime:

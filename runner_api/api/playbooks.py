@@ -12,3 +12,4 @@ bp = Blueprint("playbooks", __name__, url_prefix="/v1/playbooks")
 @operation("Catalogued playbooks and the variables each accepts", tag="playbooks")
 def list_playbooks():
     return {"items": [entry.as_dict() for entry in runtime().catalogue.values()]}
+

@@ -1,0 +1,111 @@
+"""The job runner in the lab: the API under gunicorn and two RQ workers, started and stopped by pid.
+
+Lab servers are emulated on this machine, so the runner's inventory options make Ansible reach
+them with the local connection; against real nodes that option file is simply not set.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.proc import LabError, port_open, read_pid, stop_pid, wait_for
+from lab.settings import Settings
+
+WORKERS = 2
+LAB_TENANTS = ("acme", "globex", "initech")
+INVENTORY_OPTIONS = """\
+# The lab's servers are emulated on this machine: reach them with the local connection.
+compose:
+  ansible_connection: "'local'"
+"""
+
+
+def inventory_options(s: Settings) -> Path:
+    path = s.state / "runner-inventory.yml"
+    if not path.exists() or path.read_text() != INVENTORY_OPTIONS:
+        path.write_text(INVENTORY_OPTIONS)
+    return path
+
+
+def runner_env(s: Settings, base: dict[str, str]) -> dict[str, str]:
+    return base | {
+        "GPUCLOUD_API_URL": s.api_url,
+        "GPUCLOUD_DATA_DIR": str(s.runner_data),
+        "GPUCLOUD_INVENTORY_OPTIONS": str(inventory_options(s)),
+    }
+
+
+def _code_digest(s: Settings) -> str:
+    """Restart the runner when its code or catalogue changed since it started."""
+    digest = hashlib.sha256()
+    for path in sorted([*(s.repo / "runner_api").rglob("*.py"), s.repo / "playbooks" / "catalogue.yml"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _pidfiles(s: Settings) -> list[Path]:
+    return [s.run / "runner-api.pid", *(s.run / f"runner-worker-{n}.pid" for n in range(WORKERS))]
+
+
+def ensure_running(s: Settings, env: dict[str, str]) -> bool:
+    stamp = s.run / "runner.digest"
+    digest = _code_digest(s)
+    running = all(read_pid(p) for p in _pidfiles(s)) and port_open(s.api_port)
+    if running and stamp.exists() and stamp.read_text() == digest:
+        return False
+    stop(s)
+    s.runner_data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    bin_dir = Path(sys.executable).parent
+    _spawn([str(bin_dir / "gunicorn"), "runner_api.wsgi:app", "--bind", f"127.0.0.1:{s.api_port}",
+            "--worker-class", "gthread", "--workers", "2", "--threads", "16", "--timeout", "0",
+            "--pid", str(s.run / "runner-api.pid")], full_env, s.logs / "runner-api.log", None, s.repo)
+    for n in range(WORKERS):
+        _spawn([sys.executable, "-m", "runner_api.worker", "--name", f"lab-worker-{n}"], full_env,
+               s.logs / f"runner-worker-{n}.log", s.run / f"runner-worker-{n}.pid", s.repo)
+    wait_for(lambda: port_open(s.api_port), "runner API (gunicorn)", 30, s.logs / "runner-api.log")
+    stamp.write_text(digest)
+    return True
+
+
+def _spawn(cmd: list[str], env: dict, log: Path, pidfile: Path | None, cwd: Path) -> None:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                start_new_session=True, stdin=subprocess.DEVNULL)
+    if pidfile:
+        pidfile.write_text(f"{proc.pid}\n")
+
+
+def stop(s: Settings) -> bool:
+    stopped = [stop_pid(p, p.stem) for p in _pidfiles(s)]
+    return any(stopped)
+
+
+def bootstrap(s: Settings, env: dict[str, str]) -> str:
+    """The lab's platform-admin token (kept 0600 in the state dir) and the lab tenants onboarded."""
+    os.environ.update(env)
+    from runner_api.principal import Role
+    from runner_api.settings import Settings as RunnerSettings
+    from runner_api.store import Store
+    from runner_api.tenants import TenantStore
+    from runner_api.tokens import TokenStore
+
+    redis = Store(RunnerSettings.from_env().redis_url).redis
+    tokens, tenants = TokenStore(redis), TenantStore(redis)
+    path = s.state / "runner-admin-token"
+    token = path.read_text().strip() if path.exists() else ""
+    if not token or tokens.lookup(token) is None:
+        token, _ = tokens.issue(Role.PLATFORM_ADMIN, None, "lab platform admin", "lab")
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+    for slug in LAB_TENANTS:
+        if tenants.get(slug) is None:
+            tenants.create(slug, 4)
+    return token
+
+
+def check(s: Settings) -> None:
+    if not port_open(s.api_port):
+        raise LabError(f"runner API is not answering on {s.api_url}; see {s.logs / 'runner-api.log'}")
