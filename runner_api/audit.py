@@ -3,6 +3,8 @@
 import json
 import time
 
+from redis.exceptions import ResponseError
+
 from runner_api import store
 
 MAX_RECORDS = 1_000_000
@@ -27,7 +29,10 @@ def query(redis, after: str | None, limit: int, tenant: str | None = None, actio
     """Newest first; `after` is the id of the last record of the previous page."""
     out, cursor = [], f"({after}" if after else "+"
     while len(out) < limit:
-        batch = redis.xrevrange(store.AUDIT, cursor, "-", count=max(limit, 100))
+        try:
+            batch = redis.xrevrange(store.AUDIT, cursor, "-", count=max(limit, 100))
+        except ResponseError:  # a cursor at the very start ("(0-0") has nothing before it
+            break
         if not batch:
             break
         for record_id, fields in batch:

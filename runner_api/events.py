@@ -6,6 +6,8 @@ names. Module results (`res`) stay in the job's private artifacts, which retenti
 
 import json
 
+from redis.exceptions import ResponseError
+
 from runner_api import store
 
 MAX_EVENTS = 20000
@@ -48,7 +50,11 @@ class EventLog:
 
     def read(self, after: str = "-", count: int = 100) -> list[tuple[str, dict]]:
         start = "-" if after in ("", "-", "0") else f"({after}"
-        return [(eid, json.loads(fields["data"])) for eid, fields in self.redis.xrange(self.key, start, "+", count)]
+        try:
+            entries = self.redis.xrange(self.key, start, "+", count)
+        except ResponseError:  # a cursor past the largest possible id has nothing after it
+            return []
+        return [(eid, json.loads(fields["data"])) for eid, fields in entries]
 
     def wait(self, after: str, block_ms: int) -> list[tuple[str, dict]]:
         reply = self.redis.xread({self.key: after or "0"}, count=200, block=block_ms)

@@ -15,7 +15,7 @@ from pathlib import Path
 import ansible_runner
 import yaml
 
-from runner_api import journal, metrics, store
+from runner_api import journal, metrics, process_tree, store
 from runner_api.admission import Admission
 from runner_api.catalogue import load as load_catalogue
 from runner_api.events import END, EventLog, display, host_stats
@@ -76,6 +76,9 @@ class JobRun:
         self.cancel = threading.Event()
         self.reason: str | None = None
         self.lost = False
+        self.timed_out = False
+        self.killed = False
+        self.deadline = time.monotonic() + (self.job["timeout"] if self.job else 0)
         self.stats: dict = {}
         self.parent = os.getppid()
 
@@ -89,6 +92,7 @@ class JobRun:
             "RQ_WORKER_ID", job.get("worker")))
         self.events.publish({"event": "job_start", "created": started, "correlation_id": job["correlation_id"],
                              "nodes": len(job.get("nodes") or [])})
+        process_tree.become_subreaper()
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
         try:
@@ -144,21 +148,33 @@ class JobRun:
                      "GPUCLOUD_JOB_ID": job["id"], "GPUCLOUD_CORRELATION_ID": job["correlation_id"] or ""},
             ident="run",
             quiet=True,
-            timeout=job["timeout"],
             event_handler=self._on_event,
-            cancel_callback=self.cancel.is_set,
+            cancel_callback=self._should_stop,
+            settings={"pexpect_timeout": 1, "suppress_ansible_output": True},
             rotate_artifacts=1,
         )
+        process_tree.kill_descendants()  # whatever the run left behind (e.g. a detached module)
         status = JobStatus(runner.status) if runner.status in set(JobStatus) else JobStatus.FAILED
         if status is JobStatus.CANCELED and self.lost:
             status = JobStatus.FAILED
-        elif status is JobStatus.TIMEOUT:
-            self.reason = f"timed out after {job['timeout']} s"
+        elif status is JobStatus.CANCELED and self.timed_out:
+            status = JobStatus.TIMEOUT
         elif status is JobStatus.FAILED and not self.reason:
             failed = sorted(h for h, s in self.stats.items() if s["failed"] or s["unreachable"])
             self.reason = (f"failed on {', '.join(failed[:10])}" if failed
                            else f"ansible-playbook exited with rc {runner.rc}")
         return status, runner.rc
+
+    def _should_stop(self) -> bool:
+        """ansible-runner's cancel callback (polled every second): cancel, timeout or a lost worker."""
+        if not self.cancel.is_set() and time.monotonic() > self.deadline:
+            self.timed_out = True
+            self.reason = f"timed out after {self.job['timeout']} s"
+            self.cancel.set()
+        if self.cancel.is_set() and not self.killed:
+            self.killed = True
+            process_tree.kill_descendants(reap=False)
+        return self.cancel.is_set()
 
     def _on_event(self, event: dict) -> bool:
         shown = display(event) | {"correlation_id": self.job["correlation_id"]}

@@ -12,7 +12,7 @@ bp = Blueprint("audit", __name__, url_prefix="/v1/audit")
 QUERY = {
     "tenant": {"type": "string", "maxLength": 50},
     "action": {"type": "string", "maxLength": 100},
-    "after": {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"},
+    "after": {"type": "string", "pattern": r"^\d{1,19}-\d{1,19}$"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
 }
 

@@ -17,7 +17,7 @@ from runner_api.runtime import runtime
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 JOB_ID = re.compile(r"^[0-9a-f-]{36}$")
-EVENT_ID = {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"}
+EVENT_ID = {"type": "string", "pattern": r"^\d{1,19}-\d{1,19}$"}
 LIST_QUERY = {
     "status": {"type": "string", "enum": [str(s) for s in JobStatus]},
     "playbook": {"type": "string", "maxLength": 100},
