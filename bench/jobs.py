@@ -202,12 +202,17 @@ def netbox_recover(env: dict, slugs: list[str], pause: float = 3, timeout: float
             pause = 3
 
 
-def onboard(admin: Client, slugs: list[str], concurrency: int) -> dict[str, str]:
+def onboard(admin: Client, slugs: list[str], concurrency: int, recover) -> dict[str, str]:
+    """Each tenant onboarded (the API checks NetBox has it) with one tenant-operator token."""
     tokens = {}
     for slug in slugs:
-        status, body = admin.call("POST", "/v1/tenants", {"slug": slug, "concurrency": concurrency})
-        if status != 201:
-            raise SystemExit(f"onboarding {slug}: {status} {body}")
+        for attempt in range(4):
+            status, body = admin.call("POST", "/v1/tenants", {"slug": slug, "concurrency": concurrency})
+            if status == 201:
+                break
+            if attempt == 3 or status not in (422, 503):  # 422/503: NetBox lost the tenant, or is restoring
+                raise SystemExit(f"onboarding {slug}: {status} {body}")
+            recover()
         status, body = admin.call("POST", "/v1/tokens", {"role": "tenant-operator", "tenant": slug,
                                                          "description": "bench/jobs"})
         if status != 201:
@@ -523,7 +528,7 @@ def main() -> None:
         print(f"bench runner: API http://127.0.0.1:{port} (gunicorn gthread {args.api_processes}x{args.api_threads}), "
               f"{args.workers} workers, Redis db {args.redis_db}, data {data_dir}", flush=True)
         admin_token, _ = TokenStore(Store(redis_url).redis).issue(Role.PLATFORM_ADMIN, None, "bench", "bench")
-        tokens = onboard(Client(port, admin_token), slugs, args.concurrency)
+        tokens = onboard(Client(port, admin_token), slugs, args.concurrency, lambda: netbox_recover(env, slugs))
         print(f"onboarded {len(tokens)} tenants (concurrency {args.concurrency}), one tenant-operator token each",
               flush=True)
 

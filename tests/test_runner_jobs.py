@@ -262,3 +262,10 @@ def test_lost_machine_is_reaped_by_another_worker(client, tokens, tenant_nodes, 
     assert done["status"] == "failed" and "stopped heartbeating" in done["reason"]
     assert runtime.store.redis.get(store.node_lock(node)) is None
     assert not runtime.store.redis.sismember(store.running("acme"), job["id"])
+
+
+def test_metrics_report_outcomes_and_durations(client, tokens):
+    text = client.get("/metrics", headers=tokens["admin"]).get_data(as_text=True)
+    assert 'gpucloud_jobs_total{playbook="node_healthcheck",status="successful",tenant="acme"}' in text
+    assert 'gpucloud_job_duration_seconds_bucket{le="+Inf",playbook="node_healthcheck"}' in text
+    assert 'gpucloud_jobs_total{playbook="node_healthcheck",status="canceled",tenant="acme"}' in text
