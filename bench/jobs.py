@@ -119,6 +119,9 @@ class Runner:
             time.sleep(0.2)
         raise SystemExit(f"the bench API did not answer on port {self.port}:\n{self.tail('api')}")
 
+    def pids(self, prefix: str) -> list[int]:
+        return [proc.pid for name, proc in self.procs if name.startswith(prefix)]
+
     def tail(self, name: str, lines: int = 20) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -164,6 +167,71 @@ class Client:
             resp = self.conn.getresponse()
         raw = resp.read()
         return resp.status, (json.loads(raw) if raw else {})
+
+
+# -- where the CPU goes during the burst ----------------------------------------------------------------
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, float, float]]:
+    """pid -> (parent, own CPU seconds, CPU seconds of its children already reaped)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+        table[int(entry)] = (int(fields[1]), (utime + stime) / TICK, (cutime + cstime) / TICK)
+    return table
+
+
+def _machine_busy() -> float:
+    with open("/proc/stat") as fh:
+        ticks = [int(v) for v in fh.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICK  # all but idle and iowait
+
+
+class CpuMeter:
+    """CPU seconds of named process trees, this process and the whole machine, between two snapshots."""
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.groups = groups
+
+    def snapshot(self) -> dict[str, float]:
+        table = _proc_table()
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _, _) in table.items():
+            children.setdefault(parent, []).append(pid)
+        out = {}
+        for name, roots in self.groups.items():
+            total, todo = 0.0, [p for p in roots if p in table]
+            while todo:
+                pid = todo.pop()
+                total += table[pid][1] + table[pid][2]
+                todo += children.get(pid, [])
+            out[name] = total
+        out["bench client (this process)"] = time.process_time()
+        out["machine"] = _machine_busy()
+        return out
+
+    @staticmethod
+    def delta(before: dict, after: dict) -> dict[str, float]:
+        spent = {k: after[k] - before[k] for k in before}
+        spent["everything else (other sessions, kernel)"] = spent.pop("machine") - sum(spent.values())
+        return spent
+
+
+def lab_pids() -> dict[str, list[int]]:
+    run_dir = load().run
+    pids = {}
+    for name, pidfile in (("lab redis", "redis.pid"), ("lab netbox (gunicorn)", "gunicorn.pid")):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pids[name] = [int((run_dir / pidfile).read_text().split()[0])]
+    return pids
 
 
 # -- set-up ----------------------------------------------------------------------------------------
@@ -538,6 +606,7 @@ def main() -> None:
                                                       r, args.latency_runs, lambda: netbox_recover(env, slugs))
         overhead = {"p50": round((pct(api, 50) - pct(direct, 50)) * 1000, 1),
                     "p99": round((pct(api, 99) - pct(direct, 99)) * 1000, 1)}
+        paired = ms([a - d for a, d in zip(api, direct, strict=True)])  # each API run less the direct run before it
 
         total = args.tenants * args.jobs_per_tenant
         netbox_recover(env, slugs, pause=0)  # in case another session restored NetBox meanwhile
@@ -545,7 +614,11 @@ def main() -> None:
         ceiling = total / ceiling_wall
         print(f"burst: {total} POSTs ({args.tenants} tenants x {args.jobs_per_tenant}, tenant-major) over "
               f"{args.client_threads} keep-alive connections ...", flush=True)
+        meter = CpuMeter({"bench API (gunicorn)": runner.pids("api"),
+                          "bench workers + ansible": runner.pids("worker-"), **lab_pids()})
+        cpu_before = meter.snapshot()
         submits, wall = burst(port, tokens, args.jobs_per_tenant, args.client_threads)
+        cpu = CpuMeter.delta(cpu_before, meter.snapshot())
         refused = [s for s in submits if s["status"] != 201]
         if refused:
             raise SystemExit(f"{len(refused)} of {total} POSTs refused, e.g. {refused[0]['status']} "
@@ -575,6 +648,8 @@ def main() -> None:
         print(f"  {'runner API + queue':28} {a['p50']:9.1f} {a['p99']:9.1f}")
         print(f"  {'overhead (api - direct)':28} {overhead['p50']:9.1f} {overhead['p99']:9.1f}   "
               f"ratio p50 {pct(api, 50) / pct(direct, 50):.2f}x")
+        print(f"  {'per pair (api_i - direct_i)':28} {paired['p50']:9.1f} {paired['p99']:9.1f}   "
+              f"(with {len(api)} runs p99 is about the slowest; other load on the cores moves it)")
         if retried:
             print(f"    ({retried} pairs ran again after a NetBox failure: see above)")
         for name, values in parts.items():
@@ -582,6 +657,10 @@ def main() -> None:
         print(f"submits: {total} POSTs in {wall:.2f}s = {submits_per_s:.0f}/s; POST latency p50 {submit['p50']} ms "
               f"p99 {submit['p99']} ms ({args.workers} workers running jobs meanwhile); same client, "
               f"GET /healthz: {ceiling:.0f}/s")
+        print(f"  CPU seconds during the burst ({wall:.2f}s wall, {os.cpu_count()} cores = "
+              f"{wall * (os.cpu_count() or 1):.1f} CPU-s available): "
+              + ", ".join(f"{name} {spent:.2f}" for name, spent in cpu.items())
+              + f"; bench API {cpu['bench API (gunicorn)'] / total * 1000:.2f} CPU-ms per POST")
         print(f"fairness: worst first-job wait {fair['worst_first_job_wait_s']}s ({fair['worst_wait_tenant']}); "
               f"worst extra slots taken by others {fair['worst_extra_slots']} ({fair['worst_extra_tenant']}); "
               f"{len(ran)} jobs ran, median {per_job:.2f}s each")
@@ -597,9 +676,10 @@ def main() -> None:
               f"work on the machine competes with the runner), run took {time.monotonic() - clock:.0f}s")
         print(json.dumps({
             "benchmark": "jobs", "baseline": "ansible_runner.run direct",
-            "direct_start_ms": d, "api_start_ms": a, "overhead_ms": overhead,
+            "direct_start_ms": d, "api_start_ms": a, "overhead_ms": overhead, "overhead_paired_ms": paired,
             "api_parts_ms": {k: ms(v) for k, v in parts.items()},
             "submits_per_s": round(submits_per_s, 1), "submit_ms": submit, "healthz_per_s": round(ceiling, 1),
+            "burst_cpu_s": {name: round(spent, 2) for name, spent in cpu.items()},
             "fairness": {"worst_first_job_wait_s": fair["worst_first_job_wait_s"],
                          "worst_extra_slots": fair["worst_extra_slots"]},
             "tenants": args.tenants, "jobs": total, "workers": args.workers, "jobs_ran": len(ran),

@@ -1,14 +1,18 @@
-"""The demo: services up, data model and a demo fleet in NetBox, one tenant's inventory graph.
+"""The demo: services up, data model and a demo fleet in NetBox, one tenant's inventory graph, and a
+tenant job launched through the `gpucloud` CLI, streamed live and traced in NetBox's journal.
 
-Later stages (job runner, placement, fabric, clusters) extend this same entry point.
+Later stages (placement, fabric, clusters) extend this same entry point.
 """
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+import requests
 
 from lab.fleet_plan import TENANTS, plan
 from lab.seed import ensure_fleet
@@ -48,5 +52,56 @@ def run(s: Settings, nodes: int) -> None:
     warm = time.monotonic() - t0
     print(graph.rstrip())
     print(f"  ansible-inventory: cold {cold:.2f}s, warm (nothing changed, from cache) {warm:.2f}s")
+    run_job(s, env, sorted(srv.name for srv in fleet.servers if srv.tenant == DEMO_TENANT)[:2])
     print(f"demo done in {time.monotonic() - started:.0f}s. NetBox UI: {s.netbox_url}  "
           f"(source {s.env_file} to use the playbooks)")
+
+
+def _cli(s: Settings, env: dict, config: Path, *args: str, capture: bool = False) -> str:
+    """The tenant's view: the gpucloud CLI with its own config file."""
+    cli_env = {**os.environ, **env, "GPUCLOUD_CONFIG": str(config)}
+    cli_env.pop("GPUCLOUD_TOKEN", None)
+    proc = subprocess.run([sys.executable, "-m", "runner_api.cli", *args], cwd=s.repo, env=cli_env, check=True,
+                          capture_output=capture, text=True)
+    return proc.stdout or ""
+
+
+def _issue_token(s: Settings, env: dict, tenant: str, role: str) -> str:
+    admin = (s.state / "runner-admin-token").read_text().strip()
+    response = requests.post(f"{env['GPUCLOUD_API_URL']}/v1/tokens", timeout=30,
+                             headers={"Authorization": f"Bearer {admin}"},
+                             json={"role": role, "tenant": tenant, "description": "demo"})
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+def _journal(env: dict, node: str, job_id: str) -> tuple[int, str | None]:
+    headers = {"Authorization": f"Bearer {env['NETBOX_TOKEN']}"}
+    device = requests.get(f"{env['NETBOX_URL']}/api/dcim/devices/", params={"name": node}, headers=headers,
+                          timeout=30).json()["results"][0]
+    entries = requests.get(f"{env['NETBOX_URL']}/api/extras/journal-entries/", headers=headers, timeout=30,
+                           params={"assigned_object_type": "dcim.device", "assigned_object_id": device["id"],
+                                   "ordering": "-created", "limit": 10}).json()["results"]
+    return device["id"], next((e["comments"] for e in entries if job_id in e["comments"]), None)
+
+
+def run_job(s: Settings, env: dict, nodes: list[str]) -> None:
+    print(f"== 4. tenant '{DEMO_TENANT}' launches a catalogued playbook with the gpucloud CLI, streamed live")
+    config = s.state / "demo-cli.json"
+    _cli(s, env, config, "login", "--url", env["GPUCLOUD_API_URL"], "--token",
+         _issue_token(s, env, DEMO_TENANT, "tenant-operator"))
+    _cli(s, env, config, "playbooks", "list")
+    limit = [arg for node in nodes for arg in ("--limit", node)]
+    print(f"$ gpucloud jobs run node_healthcheck {' '.join(limit)} -e node_healthcheck_min_gpus=8")
+    _cli(s, env, config, "jobs", "run", "node_healthcheck", *limit, "-e", "node_healthcheck_min_gpus=8",
+         "-e", "node_healthcheck_note=demo run")
+    job = json.loads(_cli(s, env, config, "jobs", "list", "--limit", "1", "--json", capture=True))["items"][0]
+    print(f"== 5. NetBox journal entries for job {job['id']} (operators see them on each device's page)")
+    for node in nodes:
+        device_id, entry = _journal(env, node, job["id"])
+        print(f"  {node}: {entry or 'no journal entry (unexpected)'}")
+        print(f"    {env['NETBOX_URL']}/dcim/devices/{device_id}/journal/")
+    other = TENANTS[1][0]
+    seen = requests.get(f"{env['GPUCLOUD_API_URL']}/v1/jobs/{job['id']}", timeout=30,
+                        headers={"Authorization": f"Bearer {_issue_token(s, env, other, 'tenant-admin')}"})
+    print(f"== 6. tenant '{other}' asks for that job: {seen.status_code} {seen.json()['detail']}")

@@ -9,6 +9,13 @@ _COLLECTIONS = str(Path(__file__).resolve().parent.parent / "collections")
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 
-from runner_api.app import create_app  # noqa: E402
-
 __all__ = ["create_app"]
+
+
+def __getattr__(name):
+    """create_app on first use: the CLI and the workers import this package without Flask's cost."""
+    if name == "create_app":
+        from runner_api.app import create_app
+
+        return create_app
+    raise AttributeError(name)

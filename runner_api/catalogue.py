@@ -68,7 +68,9 @@ def option_schema(spec: dict) -> dict:
     else:  # raw: any JSON; the Jinja screen still applies to every string inside
         schema = {}
     if spec.get("choices"):
-        schema["enum"] = list(spec["choices"])
+        # For a list, the choices constrain each element (Ansible's argument spec semantics).
+        target = schema["items"] if schema.get("type") == "array" else schema
+        target["enum"] = list(spec["choices"])
     description = spec.get("description")
     if description:
         schema["description"] = " ".join(description) if isinstance(description, list) else str(description)

@@ -19,7 +19,7 @@ KEPT = ("play", "task", "role", "task_action", "host")
 def display(event: dict) -> dict:
     data = event.get("event_data") or {}
     shown = {"event": event.get("event"), "counter": event.get("counter"), "created": event.get("created"),
-             "stdout": (event.get("stdout") or "")[:MAX_STDOUT]}
+             "stdout": (event.get("stdout") or "").replace("\r\n", "\n")[:MAX_STDOUT]}
     shown.update({key: data[key] for key in KEPT if data.get(key)})
     res = data.get("res") if isinstance(data.get("res"), dict) else {}
     if event.get("event", "").startswith("runner_on_"):
@@ -38,6 +38,24 @@ def host_stats(data: dict) -> dict[str, dict]:
         for host, count in (data.get(source) or {}).items():
             hosts.setdefault(host, dict.fromkeys(names.values(), 0))[target] = count
     return hosts
+
+
+RESULTS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable",
+           "runner_on_skipped": "skipped"}
+
+
+def count_result(seen: dict[str, dict], event: dict) -> None:
+    """Per-host counts built from task results as they arrive (the recap's shape)."""
+    kind = RESULTS.get(event.get("event", ""))
+    host = (event.get("event_data") or {}).get("host")
+    if not kind or not host:
+        return
+    counts = seen.setdefault(host, dict.fromkeys(("ok", "changed", "failed", "unreachable", "skipped",
+                                                  "rescued", "ignored"), 0))
+    counts[kind] += 1
+    res = (event.get("event_data") or {}).get("res")
+    if kind == "ok" and isinstance(res, dict) and res.get("changed"):
+        counts["changed"] += 1
 
 
 class EventLog:

@@ -18,7 +18,7 @@ import yaml
 from runner_api import journal, metrics, process_tree, store
 from runner_api.admission import Admission
 from runner_api.catalogue import load as load_catalogue
-from runner_api.events import END, EventLog, display, host_stats
+from runner_api.events import END, EventLog, count_result, display, host_stats
 from runner_api.jobs import JobStatus, JobStore
 from runner_api.settings import Settings
 
@@ -80,6 +80,7 @@ class JobRun:
         self.killed = False
         self.deadline = time.monotonic() + (self.job["timeout"] if self.job else 0)
         self.stats: dict = {}
+        self.seen: dict[str, dict] = {}  # per-host counts from events, for runs cut short before their stats
         self.parent = os.getppid()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -180,6 +181,7 @@ class JobRun:
         shown = display(event) | {"correlation_id": self.job["correlation_id"]}
         if event.get("event") == "playbook_on_stats":
             self.stats = host_stats(event.get("event_data") or {})
+        count_result(self.seen, event)
         self.events.publish(shown)
         return True  # keep it in the private artifacts too
 
@@ -187,6 +189,7 @@ class JobRun:
     def _finish(self, status: JobStatus, rc: int | None, started: float) -> str:
         job = self.job
         finished = time.time()
+        self.stats = self.stats or self.seen  # a canceled or timed-out run never reaches its recap
         changed = sum(s["changed"] for s in self.stats.values())
         Admission(self.store.redis, self.settings.default_concurrency).release(job["tenant"], job["id"])
         note = journal.write(self.settings, job, str(status), self.stats) if self.stats else "no devices touched"

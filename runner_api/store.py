@@ -62,11 +62,14 @@ class Store:
 
     @cached_property
     def redis(self) -> redis_py.Redis:
-        return redis_py.Redis.from_url(self.url, decode_responses=True, health_check_interval=30)
+        # Blocking reads (SSE's XREAD, the workers' BLPOP) wait up to 15 s; the socket must outlast them.
+        return redis_py.Redis.from_url(self.url, decode_responses=True, health_check_interval=30,
+                                       socket_timeout=60, socket_connect_timeout=5)
 
     @cached_property
     def rq(self) -> redis_py.Redis:
-        return redis_py.Redis.from_url(self.url, health_check_interval=30)
+        return redis_py.Redis.from_url(self.url, health_check_interval=30, socket_timeout=60,
+                                       socket_connect_timeout=5)
 
     def wake_workers(self, pipe=None) -> None:
         """Nudge idle workers; they re-check queues anyway after a second."""

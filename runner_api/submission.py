@@ -19,28 +19,33 @@ return 1
 """
 
 
-def tenant_for(rt, principal, requested: str | None) -> str:
+def tenant_errors(rt, principal, requested: str | None) -> tuple[str | None, list[dict]]:
     if principal.is_platform:
         if not requested:
-            raise ValidationFailed([{"field": "tenant", "message": "platform admins name the tenant to run for"}])
+            return None, [{"field": "tenant", "message": "platform admins name the tenant to run for"}]
         tenant = requested
+    elif requested and requested != principal.tenant:
+        return None, [{"field": "tenant", "message": "you can only launch for your own tenant"}]
     else:
-        if requested and requested != principal.tenant:
-            raise ValidationFailed([{"field": "tenant", "message": "you can only launch for your own tenant"}])
         tenant = principal.tenant
     if rt.tenants.get(tenant) is None:
-        raise ValidationFailed([{"field": "tenant", "message": f"tenant {tenant!r} is not onboarded"}])
-    return tenant
+        return None, [{"field": "tenant", "message": f"tenant {tenant!r} is not onboarded"}]
+    return tenant, []
 
 
 def submit(rt, principal, body: dict, correlation_id: str) -> dict:
-    tenant = tenant_for(rt, principal, body.get("tenant"))
+    """Every problem with the request is reported at once; NetBox is asked only for a valid request."""
+    tenant, errors = tenant_errors(rt, principal, body.get("tenant"))
     entry = rt.catalogue.get(body["playbook"])
     if entry is None:
         known = ", ".join(sorted(rt.catalogue)) or "none"
-        raise ValidationFailed([{"field": "playbook", "message": f"not in the catalogue; known: {known}"}])
-    if not principal.at_least(entry.min_role):
+        errors.append({"field": "playbook", "message": f"not in the catalogue; known: {known}"})
+    elif not principal.at_least(entry.min_role):
         raise Forbidden(f"{entry.name} needs the {entry.min_role} role")
+    if errors:
+        if entry is not None:  # the variables can still be checked without the tenant's nodes
+            errors += launch.check(entry, body | {"limit": []}, set())[1]
+        raise ValidationFailed(errors)
     hosts = rt.inventory.nodes(tenant)
     checked, errors = launch.check(entry, body, set(hosts))
     if errors:

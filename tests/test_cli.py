@@ -14,7 +14,6 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from lab.stack import read_env
 from runner_api import cli as gpucloud
 
 HEADLINE_NODE = "gpu-dc1-r01-k01-n01"
@@ -53,21 +52,10 @@ class Cli:
             time.sleep(0.3)
 
 
-def api_answers(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/healthz", timeout=3).ok
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="module")
-def lab(settings, request):
-    """The lab's URLs and admin token. `lab up` (the lab_env fixture) runs only when the API is down:
-    it restarts the runner whenever runner_api/*.py changed, and the CLI lives in runner_api."""
-    env = read_env(settings)
-    if not api_answers(env.get("GPUCLOUD_API_URL", "")):
-        env = request.getfixturevalue("lab_env")
-    return env | {"ADMIN_TOKEN": (settings.state / "runner-admin-token").read_text().strip()}
+def lab(settings, lab_env):
+    """The lab's URLs (API, NetBox, Redis) and its platform-admin token."""
+    return lab_env | {"ADMIN_TOKEN": (settings.state / "runner-admin-token").read_text().strip()}
 
 
 @pytest.fixture(scope="module")

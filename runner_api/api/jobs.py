@@ -96,7 +96,9 @@ def job_events(job_id):
     events = log.read(args.get("after") or "-", args["limit"])
     items = [{"id": eid} | event for eid, event in events]
     done = any(e.get("event") == END for e in items)
-    return {"items": items, "next_after": items[-1]["id"] if items and not done else None, "finished": done}
+    # next_after is where to continue polling (null once the job_end event was served).
+    cursor = items[-1]["id"] if items else args.get("after")
+    return {"items": items, "next_after": None if done else cursor, "finished": done}
 
 
 def _sse(log: EventLog, job_id: str, after: str):
