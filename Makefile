@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NODES ?= 32
 
-.PHONY: demo test setup up down status seed lint bench-inventory
+.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs
 
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
@@ -34,3 +34,6 @@ lint: setup
 
 bench-inventory: setup
 	$(PY) bench/inventory.py
+
+bench-jobs: setup
+	$(PY) bench/jobs.py

@@ -8,7 +8,10 @@ tenant inventory source (the gpucloud_netbox file the worker writes). Reported:
   - throughput: tenants x jobs-per-tenant POSTs as fast as a keep-alive client can send them,
     submitted tenant-major (all of the first tenant's jobs, then the next tenant's: a FIFO's worst case);
   - fairness: per tenant, the wait from its first submit to its first job's start, and the job slots
-    other tenants took in that time beyond one each.
+    other tenants were given while that first job sat queued, beyond one each (admission times from
+    the workers' own log lines);
+  - where the CPU went during the burst: the bench API, the workers and their ansible runs, Redis,
+    NetBox, this client, and everything else on the machine.
 Then the jobs still queued are canceled through the API: running all of them would take far longer
 than the measurement needs. The last line is one JSON object.
 
@@ -663,7 +666,8 @@ def main() -> None:
               + f"; bench API {cpu['bench API (gunicorn)'] / total * 1000:.2f} CPU-ms per POST")
         print(f"fairness: worst first-job wait {fair['worst_first_job_wait_s']}s ({fair['worst_wait_tenant']}); "
               f"worst extra slots taken by others {fair['worst_extra_slots']} ({fair['worst_extra_tenant']}); "
-              f"{len(ran)} jobs ran, median {per_job:.2f}s each")
+              f"{len(ran)} jobs ran, median {per_job:.2f}s each; admission times from worker logs for "
+              f"{fair['admissions_logged']} of {fair['started']}")
         print(f"then canceled the queued jobs through the API ({canceled}); all {total} settled "
               f"in {time.monotonic() - before_cancel:.1f}s: {outcome}. Running every job would have taken "
               f"~{full_min:.0f} min on {args.workers} workers")

@@ -14,7 +14,12 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from runner_api import cli as gpucloud
+from runner_api.cli import cli as gpucloud
+from runner_api.cli import stream as sse
+from runner_api.cli.client import Api
+from runner_api.cli.jobs import load_vars_file, parse_assignment
+from runner_api.cli.output import clean
+from runner_api.cli.stream import FINISHED, IDLE, SseParser, stream_events
 
 HEADLINE_NODE = "gpu-dc1-r01-k01-n01"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -31,7 +36,7 @@ class Cli:
                     "GPUCLOUD_REDIS_URL": None}
 
     def __call__(self, *args: str, code: int = 0, input: str | None = None, env: dict | None = None):
-        result = CliRunner().invoke(gpucloud.cli, list(args), input=input, env=self.env | (env or {}),
+        result = CliRunner().invoke(gpucloud, list(args), input=input, env=self.env | (env or {}),
                                     catch_exceptions=False)
         assert result.exit_code == code, f"gpucloud {' '.join(args)} exited {result.exit_code}:\n{result.output}"
         return result
@@ -43,7 +48,7 @@ class Cli:
         """Launches without following; the job record."""
         return json.loads(self("jobs", "run", *args, "--no-follow", "--json").stdout)
 
-    def wait(self, job_id: str, statuses=gpucloud.FINISHED, timeout: float = 30) -> dict:
+    def wait(self, job_id: str, statuses=FINISHED, timeout: float = 30) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             job = json.loads(self("jobs", "show", job_id, "--json").stdout)
@@ -275,9 +280,9 @@ def test_unknown_job_is_a_clear_error(operator):
 
 @pytest.mark.netbox
 def test_event_stream_resumes_from_last_event_id_after_a_drop(lab, operator, finished_job, monkeypatch):
-    api = gpucloud.Api(lab["GPUCLOUD_API_URL"], operator.token)
-    whole = [e["id"] for e in gpucloud.stream_events(api, finished_job["id"])]
-    sent, real_stream, real_lines = [], gpucloud.Api.stream, gpucloud.response_lines
+    api = Api(lab["GPUCLOUD_API_URL"], operator.token)
+    whole = [e["id"] for e in stream_events(api, finished_job["id"])]
+    sent, real_stream, real_lines = [], Api.stream, sse.response_lines
 
     def stream(self, path, headers):
         sent.append(dict(headers))
@@ -289,9 +294,9 @@ def test_event_stream_resumes_from_last_event_id_after_a_drop(lab, operator, fin
                 raise requests.exceptions.ChunkedEncodingError("connection dropped")
             yield line
 
-    monkeypatch.setattr(gpucloud.Api, "stream", stream)
-    monkeypatch.setattr(gpucloud, "response_lines", lines)
-    resumed = [e for e in gpucloud.stream_events(api, finished_job["id"]) if e["event"] != gpucloud.IDLE]
+    monkeypatch.setattr(Api, "stream", stream)
+    monkeypatch.setattr(sse, "response_lines", lines)
+    resumed = [e for e in stream_events(api, finished_job["id"]) if e["event"] != IDLE]
     assert [e["id"] for e in resumed] == whole  # nothing lost, nothing twice
     assert resumed[-1]["event"] == "job_end" and resumed[-1]["status"] == "successful"
     assert "Last-Event-ID" not in sent[0] and sent[1]["Last-Event-ID"] == whole[1]
@@ -356,7 +361,7 @@ def test_bootstrap_token_mints_a_platform_admin_in_redis(admin, lab, tmp_path):
     ('j={{ lookup("pipe","id") }}', ("j", '{{ lookup("pipe","id") }}')),
 ])
 def test_extra_vars_are_json_when_they_parse(text, expected):
-    assert gpucloud.parse_assignment(text) == expected
+    assert parse_assignment(text) == expected
 
 
 def test_bad_extra_var_and_vars_files(tmp_path):
@@ -365,18 +370,18 @@ def test_bad_extra_var_and_vars_files(tmp_path):
     (tmp_path / "vars.yml").write_text("a: 1\nb: [x]\n")
     (tmp_path / "vars.json").write_text('{"a": 2}')
     (tmp_path / "list.yml").write_text("- 1\n")
-    assert gpucloud.load_vars_file(tmp_path / "vars.yml") == {"a": 1, "b": ["x"]}
-    assert gpucloud.load_vars_file(tmp_path / "vars.json") == {"a": 2}
+    assert load_vars_file(tmp_path / "vars.yml") == {"a": 1, "b": ["x"]}
+    assert load_vars_file(tmp_path / "vars.json") == {"a": 2}
     assert "expected a mapping" in cli("jobs", "run", "x", "--vars-file", str(tmp_path / "list.yml"), code=2).stderr
 
 
 def test_sse_parser():
-    parser = gpucloud.SseParser()
+    parser = SseParser()
     lines = ["retry: 500", "", ": keepalive", "id: 1-0", "event: job_end", 'data: {"a":', "data: 1}", ""]
     frames = [f for f in map(parser.feed, lines) if f]
-    assert frames == [(None, gpucloud.IDLE, ""), ("1-0", "job_end", '{"a":\n1}')]
+    assert frames == [(None, IDLE, ""), ("1-0", "job_end", '{"a":\n1}')]
     assert parser.retry == 0.5
 
 
 def test_terminal_control_characters_are_dropped():
-    assert gpucloud.clean("ok\r\n\x1b[2Jgone\x07") == "ok\n[2Jgone"
+    assert clean("ok\r\n\x1b[2Jgone\x07") == "ok\n[2Jgone"
