@@ -48,7 +48,7 @@ def _is_public(view) -> bool:
 
 def _after(response):
     response.headers[CORRELATION_HEADER] = g.get("correlation_id", "")
-    if request.method in STATE_CHANGING:
+    if request.method in STATE_CHANGING and not g.get("audited"):
         _audit(response.status_code)
     return response
 

@@ -27,23 +27,43 @@ def netbox_client(settings) -> NetBox:
 
 
 class TenantInventory:
+    """Per-process cache with single flight: concurrent requests for one tenant share one NetBox fetch."""
+
     def __init__(self, settings):
         self.settings = settings
         self._cache: dict[str, tuple[float, dict[str, int]]] = {}
+        self._flights: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._client = None
 
     def nodes(self, tenant: str) -> dict[str, int]:
         """host name -> NetBox device id, for the tenant's servers."""
-        now = time.monotonic()
+        hit = self._fresh(tenant)
+        if hit is not None:
+            return hit
+        with self._lock:
+            flight = self._flights.setdefault(tenant, threading.Lock())
+        with flight:
+            hit = self._fresh(tenant)  # another thread may have fetched it while we waited
+            if hit is not None:
+                return hit
+            nodes = self._fetch(tenant)
+            with self._lock:
+                self._cache[tenant] = (time.monotonic(), nodes)
+            return nodes
+
+    def _fresh(self, tenant: str) -> dict[str, int] | None:
         with self._lock:
             hit = self._cache.get(tenant)
-        if hit and now - hit[0] < self.settings.inventory_ttl:
+        if hit and time.monotonic() - hit[0] < self.settings.inventory_ttl:
             return hit[1]
+        return None
+
+    def _fetch(self, tenant: str) -> dict[str, int]:
         try:
-            raw = fetch(netbox_client(self.settings), InventoryQuery(tenant, SERVER_ROLES, interfaces=False))
+            if self._client is None:
+                self._client = netbox_client(self.settings)
+            raw = fetch(self._client, InventoryQuery(tenant, SERVER_ROLES, interfaces=False))
         except NetBoxError as exc:
             raise NetBoxUnavailable(f"NetBox is unavailable, so the tenant's nodes cannot be checked: {exc}") from None
-        nodes = {name: host["netbox_id"] for name, host in build_hosts(raw).items()}
-        with self._lock:
-            self._cache[tenant] = (now, nodes)
-        return nodes
+        return {name: host["netbox_id"] for name, host in build_hosts(raw).items()}

@@ -1,7 +1,9 @@
 """The OpenAPI 3 document, built from the routes themselves: each view declares its summary,
 parameters, body schema and responses with @operation, and the same schemas validate requests."""
 
+import json
 import re
+from functools import cache
 
 from flask import Flask, request
 from jsonschema import Draft202012Validator
@@ -23,6 +25,16 @@ def operation(summary: str, *, tag: str, body: dict | None = None, query: dict |
     return decorate
 
 
+@cache
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def validator(schema: dict) -> Draft202012Validator:
+    """Compiled once per schema: building a validator costs more than most validations."""
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
 def query_args(view_query: dict) -> dict:
     """Query parameters typed and checked against the declared schemas; every error at once."""
     values, errors = {}, []
@@ -39,7 +51,7 @@ def query_args(view_query: dict) -> dict:
             except ValueError:
                 errors.append({"field": name, "message": "expected an integer"})
                 continue
-        errors += [{"field": name, "message": e.message} for e in Draft202012Validator(schema).iter_errors(value)]
+        errors += [{"field": name, "message": e.message} for e in validator(schema).iter_errors(value)]
         values[name] = value
     if errors:
         raise ValidationFailed(errors)
@@ -52,7 +64,7 @@ def body_json(schema: dict) -> dict:
         raise ValidationFailed([{"field": "body",
                                  "message": "expected a JSON object (Content-Type: application/json)"}])
     errors = []
-    for error in Draft202012Validator(schema).iter_errors(data):
+    for error in validator(schema).iter_errors(data):
         path = ".".join(str(p) for p in error.path) or "body"
         if error.validator == "required":
             path = error.message.split("'")[1]

@@ -5,7 +5,7 @@ import time
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from runner_api import launch, metrics, store
+from runner_api import audit, launch, metrics, store
 from runner_api.errors import Conflict, Forbidden, ValidationFailed
 from runner_api.events import END, EventLog
 from runner_api.jobs import JobStatus, new_id
@@ -46,7 +46,9 @@ def submit(rt, principal, body: dict, correlation_id: str) -> dict:
         if entry is not None:  # the variables can still be checked without the tenant's nodes
             errors += launch.check(entry, body | {"limit": []}, set())[1]
         raise ValidationFailed(errors)
-    hosts = rt.inventory.nodes(tenant)
+    # A playbook that touches no nodes and names none needs nothing from NetBox.
+    needs_nodes = entry.touches_nodes or bool(body.get("limit"))
+    hosts = rt.inventory.nodes(tenant) if needs_nodes else {}
     checked, errors = launch.check(entry, body, set(hosts))
     if errors:
         raise ValidationFailed(errors)
@@ -63,6 +65,7 @@ def submit(rt, principal, body: dict, correlation_id: str) -> dict:
                        timeout=checked.timeout + RQ_GRACE, result_ttl=3600, failure_ttl=7 * 86400,
                        description=f"{tenant}/{entry.name}", pipeline=pipe)
     rt.jobs.create(pipe, job)
+    audit.record(None, principal, "job.submit", f"job:{job['id']}", correlation_id, 201, pipe=pipe, tenant=tenant)
     rt.store.wake_workers(pipe)
     pipe.execute()
     return job

@@ -65,6 +65,3 @@ class TenantStore:
 
     def issuer_owner(self, issuer: str) -> str | None:
         return self.redis.hget(store.OIDC_ISSUERS, issuer)
-
-    def as_json(self, tenant: Tenant) -> str:
-        return json.dumps(asdict(tenant))
