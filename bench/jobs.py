@@ -16,7 +16,7 @@ Then the jobs still queued are canceled through the API: running all of them wou
 than the measurement needs. The last line is one JSON object.
 
 The runner under test is isolated: its own Redis database on the lab Redis (flushed at start and
-end), its own data directory, its own API (gunicorn, gthread) on a free port and its own worker
+end), its own data directory, its own API (granian, as the lab runs it) on a free port and its own worker
 processes, all stopped at the end. The lab's own runner (port 58080, Redis db 2) is left alone.
 """
 
@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 import redis  # noqa: E402
 
 from lab.proc import port_open  # noqa: E402
-from lab.runner_service import inventory_options  # noqa: E402
+from lab.runner_service import api_command, inventory_options  # noqa: E402
 from lab.settings import load  # noqa: E402
 from lab.stack import read_env, up  # noqa: E402
 
@@ -86,7 +86,7 @@ def free_port() -> int:
 
 # -- the isolated runner ---------------------------------------------------------------------------
 class Runner:
-    """API under gunicorn and N workers, each in its own session so it is stopped with its children."""
+    """API under granian and N workers, each in its own session so it is stopped with its children."""
 
     def __init__(self, env: dict, port: int, workers: int, threads: int, logs: Path):
         self.env, self.port, self.workers, self.threads, self.logs = env, port, workers, threads, logs
@@ -99,10 +99,7 @@ class Runner:
         self.procs.append((name, proc))
 
     def start(self, api_workers: int) -> None:
-        bin_dir = Path(sys.executable).parent
-        self._spawn("api", [str(bin_dir / "gunicorn"), "runner_api.wsgi:app", "--bind", f"127.0.0.1:{self.port}",
-                            "--worker-class", "gthread", "--workers", str(api_workers), "--threads",
-                            str(self.threads), "--timeout", "0", "--backlog", "2048"])
+        self._spawn("api", api_command(self.port, api_workers, self.threads))
         for n in range(self.workers):
             self._spawn(f"worker-{n}", [sys.executable, "-m", "runner_api.worker", "--name", f"bench-worker-{n}",
                                         "--log-level", "INFO"])
@@ -406,7 +403,7 @@ def burst(port: int, tokens: dict[str, str], per_tenant: int, threads: int,
     """Tenant-major order; each thread takes the next submission from the shared list.
 
     With path="/healthz" the same client sends as many unauthenticated GETs instead: the ceiling of
-    this client with this gunicorn on these cores, apart from anything the runner does per request.
+    this client with this HTTP server on these cores, apart from anything the runner does per request.
     """
     order = [tenant for tenant in tokens for _ in range(per_tenant)]
     results: list[dict | None] = [None] * len(order)
@@ -560,8 +557,8 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--redis-db", type=int, default=9, help="the bench runner's Redis db (flushed!)")
     parser.add_argument("--port", type=int, default=0, help="the bench API's port (default: a free one)")
-    parser.add_argument("--api-processes", type=int, default=2, help="gunicorn workers (gthread)")
-    parser.add_argument("--api-threads", type=int, default=16, help="threads per gunicorn worker")
+    parser.add_argument("--api-processes", type=int, default=2, help="API worker processes")
+    parser.add_argument("--api-threads", type=int, default=16, help="request threads per API process")
     parser.add_argument("--client-threads", type=int, default=16, help="keep-alive connections of the burst")
     parser.add_argument("--concurrency", type=int, default=2, help="each bench tenant's concurrency limit")
     args = parser.parse_args()
@@ -596,7 +593,7 @@ def main() -> None:
         print(f"NetBox tenants {slugs[0]}..{slugs[-1]}: {created} created, {len(slugs) - created} existed",
               flush=True)
         runner.start(args.api_processes)
-        print(f"bench runner: API http://127.0.0.1:{port} (gunicorn gthread {args.api_processes}x{args.api_threads}), "
+        print(f"bench runner: API http://127.0.0.1:{port} (granian {args.api_processes}x{args.api_threads} threads), "
               f"{args.workers} workers, Redis db {args.redis_db}, data {data_dir}", flush=True)
         admin_token, _ = TokenStore(Store(redis_url).redis).issue(Role.PLATFORM_ADMIN, None, "bench", "bench")
         tokens = onboard(Client(port, admin_token), slugs, args.concurrency, lambda: netbox_recover(env, slugs))
@@ -617,7 +614,7 @@ def main() -> None:
         ceiling = total / ceiling_wall
         print(f"burst: {total} POSTs ({args.tenants} tenants x {args.jobs_per_tenant}, tenant-major) over "
               f"{args.client_threads} keep-alive connections ...", flush=True)
-        meter = CpuMeter({"bench API (gunicorn)": runner.pids("api"),
+        meter = CpuMeter({"bench API": runner.pids("api"),
                           "bench workers + ansible": runner.pids("worker-"), **lab_pids()})
         cpu_before = meter.snapshot()
         submits, wall = burst(port, tokens, args.jobs_per_tenant, args.client_threads)
@@ -663,7 +660,7 @@ def main() -> None:
         print(f"  CPU seconds during the burst ({wall:.2f}s wall, {os.cpu_count()} cores = "
               f"{wall * (os.cpu_count() or 1):.1f} CPU-s available): "
               + ", ".join(f"{name} {spent:.2f}" for name, spent in cpu.items())
-              + f"; bench API {cpu['bench API (gunicorn)'] / total * 1000:.2f} CPU-ms per POST")
+              + f"; bench API {cpu['bench API'] / total * 1000:.2f} CPU-ms per POST")
         print(f"fairness: worst first-job wait {fair['worst_first_job_wait_s']}s ({fair['worst_wait_tenant']}); "
               f"worst extra slots taken by others {fair['worst_extra_slots']} ({fair['worst_extra_tenant']}); "
               f"{len(ran)} jobs ran, median {per_job:.2f}s each; admission times from worker logs for "

@@ -1,8 +1,10 @@
 """What the API's request handlers share: settings, Redis stores, the catalogue, the inventory."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, g
+from rq import Queue
+from rq.serializers import JSONSerializer
 
 from runner_api import catalogue, store
 from runner_api.admission import Admission
@@ -23,6 +25,14 @@ class Runtime:
     admission: Admission
     inventory: TenantInventory
     catalogue: dict
+    queues: dict[str, Queue] = field(default_factory=dict)
+
+    def queue(self, tenant: str) -> Queue:
+        """The tenant's RQ queue (JSON serializer), built once per process."""
+        if tenant not in self.queues:
+            self.queues[tenant] = Queue(store.queue_name(tenant), connection=self.store.rq,
+                                        serializer=JSONSerializer)
+        return self.queues[tenant]
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":

@@ -2,9 +2,6 @@
 
 import time
 
-from rq import Queue
-from rq.serializers import JSONSerializer
-
 from runner_api import audit, launch, metrics, store
 from runner_api.errors import Conflict, Forbidden, ValidationFailed
 from runner_api.events import END, EventLog
@@ -28,7 +25,7 @@ def tenant_errors(rt, principal, requested: str | None) -> tuple[str | None, lis
         return None, [{"field": "tenant", "message": "you can only launch for your own tenant"}]
     else:
         tenant = principal.tenant
-    if rt.tenants.get(tenant) is None:
+    if not rt.tenants.exists(tenant):
         return None, [{"field": "tenant", "message": f"tenant {tenant!r} is not onboarded"}]
     return tenant, []
 
@@ -60,7 +57,7 @@ def submit(rt, principal, body: dict, correlation_id: str) -> dict:
     }
     # One MULTI (RQ opens it): the RQ job, its queue entry and our record land together or not at all.
     pipe = rt.store.rq.pipeline()
-    queue = Queue(store.queue_name(tenant), connection=rt.store.rq, serializer=JSONSerializer)
+    queue = rt.queue(tenant)
     queue.enqueue_call("runner_api.execution.run_job", args=[job["id"]], job_id=job["id"],
                        timeout=checked.timeout + RQ_GRACE, result_ttl=3600, failure_ttl=7 * 86400,
                        description=f"{tenant}/{entry.name}", pipeline=pipe)

@@ -27,6 +27,16 @@ class Tenant:
 class TenantStore:
     def __init__(self, redis):
         self.redis = redis
+        self._known: dict[str, float] = {}  # slug -> until when it is known to be onboarded
+
+    def exists(self, slug: str) -> bool:
+        """Cached for a few seconds: every launch asks, and tenants are not removed while in use."""
+        if self._known.get(slug, 0) > time.monotonic():
+            return True
+        if not self.redis.exists(store.tenant_key(slug)):
+            return False
+        self._known[slug] = time.monotonic() + 5
+        return True
 
     def get(self, slug: str) -> Tenant | None:
         raw = self.redis.hgetall(store.tenant_key(slug))

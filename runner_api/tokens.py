@@ -33,9 +33,15 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+CACHE_SECONDS = 2.0  # a revocation reaches every API process within this
+
+
 class TokenStore:
-    def __init__(self, redis):
+    def __init__(self, redis, cache_seconds: float = CACHE_SECONDS):
         self.redis = redis
+        self.cache_seconds = cache_seconds
+        # digest -> (expires, record): saves a Redis round trip per call on a hot API.
+        self._cache: dict[str, tuple[float, TokenRecord]] = {}
 
     def issue(self, role: Role, tenant: str | None, description: str, created_by: str) -> tuple[str, TokenRecord]:
         token_id = secrets.token_hex(6)
@@ -51,8 +57,19 @@ class TokenStore:
     def lookup(self, token: str) -> TokenRecord | None:
         if not token.startswith(PREFIX):
             return None
-        raw = self.redis.get(store.token_key(digest(token)))
-        return TokenRecord(**json.loads(raw)) if raw else None
+        key = digest(token)
+        hit = self._cache.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        raw = self.redis.get(store.token_key(key))
+        if not raw:
+            self._cache.pop(key, None)
+            return None
+        record = TokenRecord(**json.loads(raw))
+        if len(self._cache) > 10000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + self.cache_seconds, record)
+        return record
 
     def get(self, token_id: str) -> TokenRecord | None:
         key = self.redis.hget(store.TOKENS, token_id)
@@ -75,4 +92,5 @@ class TokenStore:
         pipe.delete(store.token_key(key))
         pipe.hdel(store.TOKENS, token_id)
         pipe.execute()
+        self._cache.pop(key, None)
         return True
