@@ -36,16 +36,20 @@ def unverified_issuer(token: str) -> str | None:
         return None
 
 
-def validate_config(config: dict) -> list[dict]:
-    """Errors in a tenant's OIDC registration, each naming its field."""
+def validate_config(config: dict, allow_http_loopback: bool = False) -> list[dict]:
+    """Errors in a tenant's OIDC registration, each naming its field.
+
+    Only https: the API fetches jwks_uri itself, so a plain-http URL would let a tenant admin aim it
+    at services on the API's own network. Loopback http is for labs and tests (a setting)."""
     errors = []
+    expected = "an https:// URL" + (" (or http on loopback)" if allow_http_loopback else "")
     issuer = config.get("issuer", "")
-    if not _https_or_loopback(issuer):
-        errors.append({"field": "issuer", "message": "expected an https:// URL (http only on loopback)"})
+    if not _acceptable_url(issuer, allow_http_loopback):
+        errors.append({"field": "issuer", "message": f"expected {expected}"})
     if bool(config.get("jwks_uri")) == bool(config.get("jwks")):
         errors.append({"field": "jwks_uri", "message": "give exactly one of jwks_uri or jwks"})
-    if config.get("jwks_uri") and not _https_or_loopback(config["jwks_uri"]):
-        errors.append({"field": "jwks_uri", "message": "expected an https:// URL (http only on loopback)"})
+    if config.get("jwks_uri") and not _acceptable_url(config["jwks_uri"], allow_http_loopback):
+        errors.append({"field": "jwks_uri", "message": f"expected {expected}"})
     if config.get("jwks"):
         try:
             keys = jwt.PyJWKSet.from_dict(config["jwks"]).keys
@@ -58,11 +62,11 @@ def validate_config(config: dict) -> list[dict]:
     return errors
 
 
-def _https_or_loopback(url: str) -> bool:
+def _acceptable_url(url: str, allow_http_loopback: bool) -> bool:
     parsed = urlparse(url or "")
     if parsed.scheme == "https" and parsed.hostname:
         return True
-    return parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    return allow_http_loopback and parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _signing_key(token: str, config: dict):

@@ -37,6 +37,8 @@ class Settings:
     retention_hours: int = 168
     default_concurrency: int = 4
     netbox_timeout: float = 10.0
+    # Plain-http issuers/JWKS on loopback, for labs and tests; never on in production.
+    oidc_allow_http_loopback: bool = False
 
     @property
     def jobs_dir(self) -> Path:
@@ -63,6 +65,7 @@ class Settings:
             heartbeat_ttl=_env_int("GPUCLOUD_HEARTBEAT_TTL", 10),
             retention_hours=_env_int("GPUCLOUD_RETENTION_HOURS", 168),
             default_concurrency=_env_int("GPUCLOUD_DEFAULT_CONCURRENCY", 4),
+            oidc_allow_http_loopback=os.environ.get("GPUCLOUD_OIDC_ALLOW_HTTP_LOOPBACK") == "1",
         )
         values.update(overrides)
         return cls(**values)

@@ -31,7 +31,8 @@ def runner_settings(lab_env, fleet, tmp_path_factory):
     Store(redis_url).redis.flushdb()
     return Settings.from_env(redis_url=redis_url, data_dir=base / "data", netbox_url=lab_env["NETBOX_URL"],
                              netbox_token=lab_env["NETBOX_TOKEN"], inventory_options={
-                                 "compose": {"ansible_connection": "'local'"}}, inventory_ttl=0)
+                                 "compose": {"ansible_connection": "'local'"}}, inventory_ttl=0,
+                             oidc_allow_http_loopback=True)
 
 
 def runner_env(settings: Settings) -> dict:

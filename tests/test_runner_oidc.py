@@ -125,6 +125,18 @@ def test_issuer_cannot_be_claimed_by_two_tenants(client, tokens, acme_oidc, sign
     assert response.status_code == 422 and response.json["errors"][0]["field"] == "issuer"
 
 
+def test_plain_http_is_refused_unless_the_lab_allows_loopback(runner_settings, tokens):
+    from dataclasses import replace
+
+    from runner_api import create_app
+
+    strict = create_app(replace(runner_settings, oidc_allow_http_loopback=False)).test_client()
+    response = strict.put("/v1/tenants/acme/oidc", headers=tokens["acme-admin"], json={
+        "issuer": "http://127.0.0.1:9/realms/acme", "audience": "x", "jwks_uri": "http://127.0.0.1:9/certs"})
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json["errors"]} == {"issuer", "jwks_uri"}
+
+
 def test_jwks_uri_is_fetched_and_cached(client, tokens):
     key, public = keypair("uri-1")
     hits = []

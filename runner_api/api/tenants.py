@@ -86,7 +86,7 @@ def put_oidc(slug):
     visible_tenant(slug)
     body = body_json(OIDC)
     g.audit = ("tenant.oidc.set", f"tenant:{slug}", slug)
-    errors = oidc.validate_config(body)
+    errors = oidc.validate_config(body, runtime().settings.oidc_allow_http_loopback)
     owner = runtime().tenants.issuer_owner(body["issuer"])
     if owner and owner != slug:
         errors.append({"field": "issuer", "message": "already registered by another tenant"})
