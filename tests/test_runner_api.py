@@ -1,6 +1,7 @@
 """The runner API without workers: identity, RBAC, tenant isolation, validation, injection, errors."""
 
 import json
+import zlib
 
 import pytest
 from runner_support import submit
@@ -210,6 +211,15 @@ def test_state_changes_are_audited(client, tokens):
     match = [r for r in records if r["correlation_id"] == "audit-1"]
     assert match and match[0]["status"] == 422 and match[0]["who"].startswith("token:")
     assert set(match[0]) >= {"time", "who", "role", "tenant", "action", "target", "correlation_id"}
+
+
+def test_queued_jobs_carry_json_never_pickle(client, tokens, tenant_nodes, runtime):
+    job = submit(client, tokens["acme-operator"], {"playbook": "node_healthcheck", "limit": tenant_nodes["acme"][:1]})
+    try:
+        payload = zlib.decompress(runtime.store.rq.hget(f"rq:job:{job['id']}", "data"))
+        assert json.loads(payload) == ["runner_api.execution.run_job", None, [job["id"]], {}]
+    finally:
+        client.post(f"/v1/jobs/{job['id']}/cancel", headers=tokens["acme-operator"])
 
 
 def test_canceling_a_queued_job(client, tokens, tenant_nodes, runtime):
