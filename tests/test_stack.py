@@ -61,12 +61,14 @@ def test_down_stops_only_the_processes_of_its_own_state_dir(settings, lab_env, t
     """A second lab on other ports comes up from the cached dump and goes down by pid."""
     state = tmp_path / "state"
     shutil.copytree(settings.state / "netbox" / "conf", state / "netbox" / "conf")
-    ports = {"GPUCLOUD_PG_PORT": "55532", "GPUCLOUD_REDIS_PORT": "56479", "GPUCLOUD_NETBOX_PORT": "58100"}
+    ports = {"GPUCLOUD_PG_PORT": "55532", "GPUCLOUD_REDIS_PORT": "56479", "GPUCLOUD_NETBOX_PORT": "58100",
+             "GPUCLOUD_API_PORT": "58180"}
     env = {"GPUCLOUD_STATE": str(state), **ports}
     started = lab_cli("up", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
     assert "database     restored" in started.stdout
-    pids = [read_pid(state / "run" / name) for name in ("redis.pid", "gunicorn.pid")]
+    pids = [read_pid(state / "run" / name) for name in ("redis.pid", "gunicorn.pid", "runner-api.pid",
+                                                        "runner-worker-0.pid")]
     pids.append(read_pid(postgres.data_dir(replace(settings, state=state)) / "postmaster.pid"))
     assert all(pids)
     stopped = lab_cli("down", env=env)
@@ -75,7 +77,7 @@ def test_down_stops_only_the_processes_of_its_own_state_dir(settings, lab_env, t
         assert not port_open(int(port))
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-    for port in (settings.pg_port, settings.redis_port, settings.netbox_port):
+    for port in (settings.pg_port, settings.redis_port, settings.netbox_port, settings.api_port):
         assert port_open(port), "the main lab must be untouched"
     assert "nothing was running" in lab_cli("down", env=env).stdout
     if os.geteuid() == 0:
