@@ -4,8 +4,10 @@ Lab servers are emulated on this machine, so the runner's inventory options make
 them with the local connection; against real nodes that option file is simply not set.
 """
 
+import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +88,15 @@ def _spawn(cmd: list[str], env: dict, log: Path, pidfile: Path | None, cwd: Path
 
 
 def stop(s: Settings) -> bool:
-    stopped = [stop_pid(p, p.stem) for p in _pidfiles(s)]
+    """Each process was started in its own session: stop the whole group, so no server worker
+    outlives its master (granian's workers share the port with SO_REUSEPORT and would keep serving)."""
+    stopped = []
+    for pidfile in _pidfiles(s):
+        pid = read_pid(pidfile)
+        stopped.append(stop_pid(pidfile, pidfile.stem))
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
     return any(stopped)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from lab import netbox_server, postgres
+from lab import bmc_emulator, netbox_server, postgres
 from lab.fleet import apply
 from lab.fleet_plan import plan
 from lab.proc import LabError
@@ -55,7 +55,13 @@ def bootstrap(s: Settings, env: dict[str, str], check: bool = False) -> subproce
 
 
 def ensure_fleet(s: Settings, env: dict[str, str], nodes: int, fresh: bool = False) -> str:
-    """Make NetBox hold exactly the data model and an N-node demo fleet."""
+    """Make NetBox hold exactly the data model and an N-node demo fleet, and the fleet's BMCs answer Redfish."""
+    message = _ensure_netbox_fleet(s, env, nodes, fresh)
+    bmc_emulator.ensure_running(s, bmc_emulator.bmcs_for(s, plan(nodes)))
+    return message
+
+
+def _ensure_netbox_fleet(s: Settings, env: dict[str, str], nodes: int, fresh: bool) -> str:
     from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBox
 
     dump = fleet_dump(s, nodes)

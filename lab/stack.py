@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from lab import netbox_server, postgres, redis_server, runner_service
+from lab import bmc_emulator, netbox_server, postgres, redis_server, runner_service
 from lab.proc import LabError
 from lab.settings import Settings, load
 
@@ -22,7 +22,7 @@ def read_env(s: Settings) -> dict[str, str]:
 
 def write_env(s: Settings, token: str) -> dict[str, str]:
     env = runner_service.runner_env(s, {"NETBOX_URL": s.netbox_url, "NETBOX_TOKEN": token,
-                                        "GPUCLOUD_REDIS_URL": s.redis_url})
+                                        "GPUCLOUD_REDIS_URL": s.redis_url, **bmc_emulator.env(s)})
     s.env_file.touch(mode=0o600)
     s.env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
     return env
@@ -46,6 +46,7 @@ def up(s: Settings) -> dict[str, str]:
     env = write_env(s, netbox_server.ensure_token(s))
     runner_service.bootstrap(s, env)
     steps["runner"] = runner_service.ensure_running(s, env)
+    steps["bmcs"] = bmc_emulator.resume(s)  # the BMCs of the last seeded fleet (seed starts them)
     for name, changed in steps.items():
         print(f"  {name:12} {'started' if changed else 'ok'}")
     print(f"  {'database':12} {database}")
@@ -56,7 +57,8 @@ def up(s: Settings) -> dict[str, str]:
 
 
 def down(s: Settings) -> None:
-    stopped = [runner_service.stop(s), netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)]
+    stopped = [bmc_emulator.stop(s), runner_service.stop(s), netbox_server.stop(s), postgres.stop(s),
+               redis_server.stop(s)]
     if not any(stopped):
         print("nothing was running")
 
