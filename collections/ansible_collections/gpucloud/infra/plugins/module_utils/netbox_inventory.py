@@ -213,6 +213,7 @@ def _host(dev: dict, dtype: dict, ifaces: list[dict], peers: dict, uplinks) -> d
         "mgmt_ip": _address(dev.get("primary_ip4")),
         "bmc_address": _address(dev.get("oob_ip")),
         "bmc_credential_ref": cfs.get("bmc_credential_ref"),
+        "bios_overrides": cfs.get("bios_overrides") or {},
         "interfaces": interfaces,
         "netbox_last_updated": (dev.get("last_updated") or "").replace("+00:00", "Z") or None,
     }

@@ -1,0 +1,31 @@
+# Copyright: gpucloud contributors
+# Apache License 2.0 (see LICENSE)
+"""Action plugin for gpucloud.infra.redfish_facts: read-only, on the controller."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, client_for
+from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import RedfishError
+from ansible_collections.gpucloud.infra.plugins.module_utils.redfish_inventory import facts
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        _, args = self.validate_argument_spec(argument_spec=CONNECTION)
+        result = super().run(tmp, task_vars)
+        client = client_for(args)
+        try:
+            result["redfish"] = facts(client)
+        except RedfishError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        finally:
+            client.close()
+        result["changed"] = False
+        return result
