@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NODES ?= 32
 
-.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs
+.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs bench-bios
 
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
@@ -37,3 +37,6 @@ bench-inventory: setup
 
 bench-jobs: setup
 	$(PY) bench/jobs.py
+
+bench-bios: setup
+	$(PY) bench/bios.py

@@ -9,7 +9,7 @@ import copy
 import pytest
 
 import lab  # noqa: F401  (puts the collection on sys.path)
-from ansible_collections.gpucloud.infra.plugins.module_utils import bios_apply
+from ansible_collections.gpucloud.infra.plugins.module_utils import bios_apply, registry_cache
 from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import Redfish, RedfishError
 
 SYSTEM = "/redfish/v1/Systems/System.Embedded.1"
@@ -56,6 +56,11 @@ class FakeIdrac(Redfish):
 
     def open_job(self):
         return any(j["JobState"] == "Scheduled" for j in self.payloads[JOBS]["Members"])
+
+
+@pytest.fixture(autouse=True)
+def private_registry_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry_cache, "CACHE_DIR", tmp_path / "registries")
 
 
 @pytest.fixture
@@ -147,6 +152,13 @@ def test_maintenance_window_and_unsupported_apply_times(idrac):
     with pytest.raises(bios_apply.BiosError, match="Immediate is not supported"):
         bios_apply.run(idrac, REQUEST | {"apply_time": "Immediate", "attributes": {"LogicalProc": "Disabled"}},
                        check_mode=False)
+
+
+def test_registries_are_fetched_once_per_model_and_bios_version(idrac):
+    bios_apply.run(idrac, REQUEST, check_mode=True)
+    bios_apply.run(idrac, REQUEST, check_mode=True)
+    fetched = [path for method, path, _ in idrac.calls if path == REGISTRY]
+    assert fetched == [REGISTRY]
 
 
 def test_invalid_values_fail_before_anything_is_sent(idrac):

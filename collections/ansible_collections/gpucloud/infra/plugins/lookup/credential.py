@@ -17,7 +17,7 @@ description:
     with the C(X-Vault-Token) header (and C(X-Vault-Namespace) when a namespace is given), over HTTP(S) with
     C(requests). E.g. C(vault:secret/bmc/dc1#password) reads C(/v1/secret/data/bmc/dc1), field C(password).
   - Errors name the reference, never the secret. Use the result only in module options marked C(no_log) (such as
-    the C(password) of M(gpucloud.infra.bios_settings)) or on tasks with C(no_log: true).
+    the C(password) of M(gpucloud.infra.bios_settings)) or on tasks with C(no_log=true).
 version_added: "0.2.0"
 author: gpucloud contributors
 options:

@@ -11,7 +11,7 @@ the audit and the benchmarks.
 
 from __future__ import annotations
 
-from ansible_collections.gpucloud.infra.plugins.module_utils import bios, bios_profiles
+from ansible_collections.gpucloud.infra.plugins.module_utils import bios, bios_profiles, registry_cache
 from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import Redfish, RedfishError, message_ids
 
 APPLY_TIMES = ("Immediate", "OnReset", "AtMaintenanceWindowStart", "InMaintenanceWindowOnReset")
@@ -40,14 +40,16 @@ def desired_attributes(request: dict, system: dict) -> tuple[str, dict, list[str
     return vendor, attributes, unsupported
 
 
-def read(client: Redfish) -> dict:
-    system = client.system()
+def read(client: Redfish, system: dict | None = None) -> dict:
+    """Current and pending values (and the registry); pass `system` to reuse one already read."""
+    system = system or client.system()
     bios_resource = client.get(client.bios_uri(system))
     settings_uri = client.settings_uri(bios_resource)
     settings = client.get(settings_uri) if settings_uri != bios_resource.get("@odata.id") else None
     current = bios_resource.get("Attributes") or {}
     return {"system": system, "bios": bios_resource, "settings_uri": settings_uri, "current": current,
-            "pending": bios.pending_values(current, settings), "registry": client.registry(bios_resource)}
+            "pending": bios.pending_values(current, settings),
+            "registry": registry_cache.registry(client, bios_resource, system)}
 
 
 def run(client: Redfish, request: dict, check_mode: bool) -> dict:
@@ -74,7 +76,7 @@ def run(client: Redfish, request: dict, check_mode: bool) -> dict:
                 f"{result['job']['state']}; iDRAC accepts no new BIOS changes until it runs (reboot the node, "
                 "e.g. reboot: when_required) or is deleted", job=result["job"], vendor=vendor, changes=plan.changes)
         result["job"] = patch(client, state, request, plan.changes, vendor)
-    return finish(client, request, desired, result)
+    return finish(client, request, desired, result, state["system"])
 
 
 def patch(client: Redfish, state: dict, request: dict, changes: dict, vendor: str) -> dict | None:
@@ -115,9 +117,10 @@ def apply_time_payload(request: dict, bios_resource: dict) -> dict | None:
     return payload
 
 
-def finish(client: Redfish, request: dict, desired: dict, result: dict) -> dict:
-    """After the PATCH: what is current now, and a reboot when values are still only pending."""
-    state = read(client)
+def finish(client: Redfish, request: dict, desired: dict, result: dict, system: dict) -> dict:
+    """After the PATCH: what is current now (the system read before is reused), and a reboot when
+    values are still only pending."""
+    state = read(client, system=system)
     still = bios.plan(desired, state["current"], state["pending"])
     result["reboot_required"] = bool(still.after)
     if still.after and request.get("reboot") == "when_required":

@@ -14,7 +14,7 @@ def normalize(entries: list[dict], default_kind: str = "info",
     """The NetBox payloads for `entries`, and every problem found (all at once)."""
     payloads, errors = [], []
     for index, entry in enumerate(entries):
-        object_id = entry.get("object_id", entry.get("device_id"))
+        object_id = entry.get("device_id") if entry.get("device_id") is not None else entry.get("object_id")
         kind = entry.get("kind") or default_kind
         comments = entry.get("comments")
         where = f"entry {index}"
