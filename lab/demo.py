@@ -53,6 +53,7 @@ def run(s: Settings, nodes: int) -> None:
     print(graph.rstrip())
     print(f"  ansible-inventory: cold {cold:.2f}s, warm (nothing changed, from cache) {warm:.2f}s")
     run_job(s, env, sorted(srv.name for srv in fleet.servers if srv.tenant == DEMO_TENANT)[:2])
+    tune_bios(s, env)
     print(f"demo done in {time.monotonic() - started:.0f}s. NetBox UI: {s.netbox_url}  "
           f"(source {s.env_file} to use the playbooks)")
 
@@ -105,3 +106,30 @@ def run_job(s: Settings, env: dict, nodes: list[str]) -> None:
     seen = requests.get(f"{env['GPUCLOUD_API_URL']}/v1/jobs/{job['id']}", timeout=30,
                         headers={"Authorization": f"Bearer {_issue_token(s, env, other, 'tenant-admin')}"})
     print(f"== 6. tenant '{other}' asks for that job: {seen.status_code} {seen.json()['detail']}")
+
+
+def _playbook(s: Settings, env: dict, playbook: str, *args: str) -> str:
+    exe = Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.run([str(exe), "-i", "inventory/fleet.gpucloud_netbox.yml", playbook, *args], cwd=s.repo,
+                          env={**os.environ, **env}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{playbook} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def _recap(output: str) -> str:
+    hosts = [line for line in output.splitlines() if " : ok=" in line]
+    changed = sum(int(line.split("changed=")[1].split()[0]) > 0 for line in hosts)
+    return f"{len(hosts)} nodes, {changed} changed"
+
+
+def tune_bios(s: Settings, env: dict) -> None:
+    print("== 7. BIOS: the fleet's emulated BMCs (Redfish), intent profile gpu_performance, from NetBox")
+    t0 = time.monotonic()
+    first = _recap(_playbook(s, env, "playbooks/bios_tune.yml"))
+    t1 = time.monotonic()
+    again = _recap(_playbook(s, env, "playbooks/bios_tune.yml"))
+    print(f"  bios_tune.yml: {first} in {t1 - t0:.1f}s; again: {again} in {time.monotonic() - t1:.1f}s")
+    audit = _playbook(s, env, "playbooks/bios_audit.yml")
+    table = [line.strip() for line in audit.splitlines() if "drift" in line.lower() or "nodes differ" in line]
+    print("  bios_audit.yml: " + (table[0] if table else "no drift"))
