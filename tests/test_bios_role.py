@@ -9,6 +9,7 @@ import requests
 import yaml
 
 from conftest import ansible_playbook
+from lab import bmc_emulator
 
 pytestmark = [pytest.mark.netbox, pytest.mark.slow]
 
@@ -38,8 +39,9 @@ def bmc(lab_env, password):
 
 
 def bios_url(bmc, address):
-    system = bmc.get(f"https://{address}/redfish/v1/Systems", timeout=10).json()["Members"][0]["@odata.id"]
-    return f"https://{address}{system}/BIOS"
+    base = f"https://{address}:{bmc_emulator.port()}"
+    system = bmc.get(f"{base}/redfish/v1/Systems", timeout=10).json()["Members"][0]["@odata.id"]
+    return f"{base}{system}/BIOS"
 
 
 def turbo(bmc, address):

@@ -15,6 +15,7 @@ PLAY = """
   vars:
     bmc: &bmc
       bmc_address: "{{ address }}"
+      bmc_port: "{{ lookup('ansible.builtin.env', 'GPUCLOUD_LAB_BMC_PORT', default='443') | int }}"
       username: admin
       password: "{{ lookup('ansible.builtin.env', 'GPUCLOUD_LAB_BMC_PASSWORD') }}"
       ca_path: "{{ lookup('ansible.builtin.env', 'GPUCLOUD_LAB_BMC_CA') }}"
