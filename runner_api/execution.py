@@ -86,8 +86,15 @@ class JobRun:
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> str:
         job = self.job
-        if job is None or job["status"] != JobStatus.QUEUED:
+        if job is None:
             return "skipped"
+        admission = Admission(self.store.redis, self.settings.default_concurrency)
+        if job["status"] != JobStatus.QUEUED:  # canceled after admission: give back what admission took
+            admission.release(job["tenant"], job["id"])
+            return "skipped"
+        if job.get("cancel_requested"):  # canceled between admission and start: never start ansible
+            self.reason = f"canceled by {job['cancel_requested']}"
+            return self._finish(JobStatus.CANCELED, None, time.time())
         started = time.time()
         self.jobs.update(job["id"], status=JobStatus.RUNNING, started_at=started, worker=os.environ.get(
             "RQ_WORKER_ID", job.get("worker")))

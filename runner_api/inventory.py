@@ -59,11 +59,15 @@ class TenantInventory:
             return hit[1]
         return None
 
+    def client(self) -> NetBox:
+        """One NetBox session per process (readiness probes and lookups reuse it)."""
+        if self._client is None:
+            self._client = netbox_client(self.settings)
+        return self._client
+
     def _fetch(self, tenant: str) -> dict[str, int]:
         try:
-            if self._client is None:
-                self._client = netbox_client(self.settings)
-            raw = fetch(self._client, InventoryQuery(tenant, SERVER_ROLES, interfaces=False))
+            raw = fetch(self.client(), InventoryQuery(tenant, SERVER_ROLES, interfaces=False))
         except NetBoxError as exc:
             raise NetBoxUnavailable(f"NetBox is unavailable, so the tenant's nodes cannot be checked: {exc}") from None
         return {name: host["netbox_id"] for name, host in build_hosts(raw).items()}

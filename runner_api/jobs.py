@@ -1,7 +1,6 @@
 """Job records: what was asked, by whom, and what became of it. Redis hashes, one per job."""
 
 import json
-import time
 import uuid
 from enum import StrEnum
 
@@ -21,6 +20,7 @@ class JobStatus(StrEnum):
         return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+MAX_SCAN = 5000
 JSON_FIELDS = ("variables", "limit", "nodes", "node_ids", "stats", "submitted_by")
 INT_FIELDS = ("timeout", "changed", "rc")
 FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
@@ -82,14 +82,15 @@ class JobStore:
 
     def page(self, tenant: str | None, offset: int, limit: int, status: str | None = None,
              playbook: str | None = None) -> tuple[list[dict], int]:
-        """Newest first. Filters scan at most a few pages' worth of ids per request."""
+        """Newest first. A filtered page looks at no more than MAX_SCAN of the newest jobs, so a rare
+        filter over a long history costs a bounded number of reads per request."""
         key = store.tenant_jobs(tenant) if tenant else store.ALL_JOBS
         if not status and not playbook:
             ids = self.redis.zrevrange(key, offset, offset + limit - 1)
             return self.get_many(ids), self.redis.zcard(key)
         matched, position, batch = [], 0, max(limit * 4, 200)
         skipped = 0
-        while len(matched) < limit:
+        while len(matched) < limit and position < MAX_SCAN:
             ids = self.redis.zrevrange(key, position, position + batch - 1)
             if not ids:
                 break
@@ -110,7 +111,3 @@ class JobStore:
             pipe.delete(key)
         pipe.zrem(store.tenant_jobs(tenant), job_id)
         pipe.zrem(store.ALL_JOBS, job_id)
-
-
-def now() -> float:
-    return time.time()

@@ -4,7 +4,11 @@ Operators see a node's job history on its NetBox page. The text holds the job id
 outcome, changed count and correlation id; never variables (they may carry secrets).
 """
 
+import logging
+
 from runner_api.inventory import netbox_client
+
+log = logging.getLogger(__name__)
 
 KIND = {"successful": "success", "failed": "danger", "timeout": "warning", "canceled": "warning"}
 

@@ -1,9 +1,7 @@
 """The OpenAPI 3 document, built from the routes themselves: each view declares its summary,
 parameters, body schema and responses with @operation, and the same schemas validate requests."""
 
-import json
 import re
-from functools import cache
 
 from flask import Flask, request
 from jsonschema import Draft202012Validator
@@ -25,14 +23,15 @@ def operation(summary: str, *, tag: str, body: dict | None = None, query: dict |
     return decorate
 
 
-@cache
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
+_VALIDATORS: dict[int, tuple[dict, Draft202012Validator]] = {}
 
 
 def validator(schema: dict) -> Draft202012Validator:
-    """Compiled once per schema: building a validator costs more than most validations."""
-    return _validator(json.dumps(schema, sort_keys=True))
+    """Compiled once per schema (they are module constants): building one costs more than most validations."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema))
+    return hit[1]
 
 
 def query_args(view_query: dict) -> dict:

@@ -45,12 +45,18 @@ def _settle(redis, admission: Admission, jobs: JobStore, tenant: str, job_id: st
         pipe.lpush(f"rq:queue:{store.queue_name(tenant)}", job_id)
         pipe.execute()
         return
-    reason = f"worker {job.get('worker')} stopped heartbeating while the job ran; the run's outcome is unknown"
+    fail(redis, jobs, job, f"worker {job.get('worker')} stopped heartbeating while the job ran; "
+         "the run's outcome is unknown")
+
+
+def fail(redis, jobs: JobStore, job: dict, reason: str) -> None:
+    """Mark a job failed with its reason, count it, and end its event stream (so followers stop)."""
     now = time.time()
     pipe = redis.pipeline()
-    jobs.update(job_id, pipe=pipe, status=JobStatus.FAILED, finished_at=now, reason=reason)
-    metrics.record_outcome(pipe, tenant, job["playbook"], str(JobStatus.FAILED), now - (job["started_at"] or now))
-    EventLog(redis, job_id).publish({"event": END, "status": str(JobStatus.FAILED), "reason": reason,
-                                     "created": now, "correlation_id": job.get("correlation_id")}, pipe=pipe)
+    jobs.update(job["id"], pipe=pipe, status=JobStatus.FAILED, finished_at=now, reason=reason)
+    metrics.record_outcome(pipe, job["tenant"], job["playbook"], str(JobStatus.FAILED),
+                           now - (job.get("started_at") or now))
+    EventLog(redis, job["id"]).publish({"event": END, "status": str(JobStatus.FAILED), "reason": reason,
+                                       "created": now, "correlation_id": job.get("correlation_id")}, pipe=pipe)
     pipe.execute()
-    log.warning("job %s failed: %s", job_id, reason)
+    log.warning("job %s failed: %s", job["id"], reason)

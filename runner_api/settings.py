@@ -57,7 +57,7 @@ class Settings:
         values = dict(
             redis_url=os.environ.get("GPUCLOUD_REDIS_URL", "redis://127.0.0.1:6379/0"),
             netbox_url=os.environ.get("NETBOX_URL", "").rstrip("/"),
-            netbox_token=os.environ.get("NETBOX_TOKEN", ""),
+            netbox_token=os.environ.get("NETBOX_TOKEN", "").strip(),
             data_dir=Path(os.environ.get("GPUCLOUD_DATA_DIR", REPO / ".state" / "runner")),
             catalogue=Path(os.environ.get("GPUCLOUD_CATALOGUE", REPO / "playbooks" / "catalogue.yml")),
             inventory_options=_load_options(os.environ.get("GPUCLOUD_INVENTORY_OPTIONS")),

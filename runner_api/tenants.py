@@ -61,10 +61,15 @@ class TenantStore:
     def update(self, slug: str, concurrency: int) -> None:
         self.redis.hset(store.tenant_key(slug), "concurrency", concurrency)
 
+    def claim_issuer(self, issuer: str, slug: str) -> bool:
+        """Atomically: an issuer belongs to at most one tenant."""
+        return bool(self.redis.hsetnx(store.OIDC_ISSUERS, issuer, slug)) or self.issuer_owner(issuer) == slug
+
     def set_oidc(self, slug: str, oidc: dict | None) -> None:
         previous = self.get(slug)
         pipe = self.redis.pipeline()
-        if previous and previous.oidc:
+        moved = previous and previous.oidc and (oidc is None or previous.oidc["issuer"] != oidc["issuer"])
+        if moved and self.issuer_owner(previous.oidc["issuer"]) == slug:
             pipe.hdel(store.OIDC_ISSUERS, previous.oidc["issuer"])
         if oidc is None:
             pipe.hdel(store.tenant_key(slug), "oidc")

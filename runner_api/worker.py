@@ -19,7 +19,7 @@ from rq.worker import WorkerStatus
 import runner_api  # noqa: F401  (collection on sys.path)
 from runner_api import execution, reaper, retention, store  # noqa: F401  (execution: see below)
 from runner_api.admission import Admission
-from runner_api.jobs import JobStatus, JobStore
+from runner_api.jobs import JobStore
 from runner_api.settings import Settings
 
 log = logging.getLogger("runner_api.worker")
@@ -64,9 +64,11 @@ class TenantWorker(Worker):
         try:
             job = Job.fetch(job_id, connection=self.connection, serializer=self.serializer)
         except NoSuchJobError:
-            JobStore(self.store.redis).update(job_id, status=JobStatus.FAILED, finished_at=time.time(),
-                                              reason="its queue entry vanished from Redis")
+            jobs = JobStore(self.store.redis)
+            record = jobs.get(job_id)
             self.admission.release(tenant, job_id)
+            if record:
+                reaper.fail(self.store.redis, jobs, record, "its RQ job vanished from Redis before it started")
             return None
         log.info("worker %s: tenant %s job %s", self.name, tenant, job_id)
         return job, queue

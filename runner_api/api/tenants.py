@@ -1,11 +1,12 @@
 """Tenants onboarded to the runner (they must exist in NetBox) and their OIDC registration."""
 
+import logging
+
 from flask import Blueprint, g
 
 from runner_api import oidc
 from runner_api.auth import requires
 from runner_api.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from runner_api.inventory import netbox_client
 from runner_api.openapi import body_json, operation
 from runner_api.principal import TENANT_ROLES, Role
 from runner_api.runtime import runtime
@@ -52,9 +53,10 @@ def create_tenant():
     if rt.tenants.get(body["slug"]):
         raise Conflict(f"tenant {body['slug']} is already onboarded")
     try:
-        found = netbox_client(rt.settings).get("tenancy/tenants", slug=body["slug"])["count"]
-    except Exception as exc:
-        raise ServiceUnavailable(f"NetBox is unavailable: {exc}") from None
+        found = rt.inventory.client().get("tenancy/tenants", slug=body["slug"])["count"]
+    except Exception as exc:  # a 503 for the caller; the cause goes to the log only
+        logging.getLogger(__name__).warning("tenant check in NetBox failed: %s", exc)
+        raise ServiceUnavailable("NetBox is unavailable, so the tenant cannot be checked") from None
     if not found:
         raise ValidationFailed([{"field": "slug", "message": "no NetBox tenant has this slug"}])
     tenant = rt.tenants.create(body["slug"], body.get("concurrency", rt.settings.default_concurrency))
@@ -87,11 +89,10 @@ def put_oidc(slug):
     body = body_json(OIDC)
     g.audit = ("tenant.oidc.set", f"tenant:{slug}", slug)
     errors = oidc.validate_config(body, runtime().settings.oidc_allow_http_loopback)
-    owner = runtime().tenants.issuer_owner(body["issuer"])
-    if owner and owner != slug:
-        errors.append({"field": "issuer", "message": "already registered by another tenant"})
     if errors:
         raise ValidationFailed(errors)
+    if not runtime().tenants.claim_issuer(body["issuer"], slug):
+        raise ValidationFailed([{"field": "issuer", "message": "already registered by another tenant"}])
     runtime().tenants.set_oidc(slug, body)
     return runtime().tenants.get(slug).as_dict()
 

@@ -55,8 +55,9 @@ CUSTOM_FIELDS = [
     _cf("ib_port_guids", "IB port GUIDs", "json", [DEVICE],
         "InfiniBand HCA port GUIDs, e.g. [\"0x1070fd0300a1b2c3\"]", "Topology"),
     _cf("bmc_credential_ref", "BMC credential reference", "text", [DEVICE],
-        "Where the BMC credential lives (vault:<path>#<key>, env:<VAR> or file:<path>); never the secret itself",
-        "BMC", validation_regex=r"^(vault|env|file):[A-Za-z0-9_./:#-]+$"),
+        "Where the BMC credential lives (vault:<path>#<key> or env:<VAR>); never the secret itself. Not file:, "
+        "so that editing NetBox cannot make the controller send one of its own files to a BMC",
+        "BMC", validation_regex=r"^(vault|env):[A-Za-z0-9_./:#-]+$"),
     _cf("bios_overrides", "BIOS overrides", "json", [DEVICE],
         "Per-node BIOS attributes (vendor names) applied over the intent profile, e.g. {\"SriovGlobalEnable\": "
         "\"Enabled\"}", "BMC"),
