@@ -22,34 +22,9 @@ description:
     thousands of BMCs with forks. Supports check mode and diff mode.
 version_added: "0.2.0"
 author: gpucloud contributors
+extends_documentation_fragment:
+  - gpucloud.infra.redfish
 options:
-  bmc_address:
-    description: BMC host name or IP (or an https URL).
-    type: str
-    required: true
-  bmc_port:
-    description: BMC HTTPS port.
-    type: int
-    default: 443
-  username:
-    description: BMC user.
-    type: str
-    required: true
-  password:
-    description: BMC password. Never logged or returned.
-    type: str
-    required: true
-  ca_path:
-    description: CA bundle to verify the BMC's certificate with. The environment's E(REQUESTS_CA_BUNDLE) is ignored.
-    type: path
-  validate_certs:
-    description: Verify the BMC's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds per HTTP request.
-    type: float
-    default: 30
   attributes:
     description: BIOS attributes by their vendor names; applied after the profile's.
     type: dict
