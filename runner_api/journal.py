@@ -6,6 +6,7 @@ outcome, changed count and correlation id; never variables (they may carry secre
 
 import logging
 
+from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_journal
 from runner_api.inventory import netbox_client
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,7 @@ def entries(job: dict, status: str, stats: dict) -> list[dict]:
         if host not in node_ids:
             continue
         out.append({
-            "assigned_object_type": "dcim.device",
-            "assigned_object_id": node_ids[host],
+            "device_id": node_ids[host],
             "kind": KIND.get(status, "info"),
             "comments": (f"gpucloud job `{job['id']}`: playbook **{job['playbook']}** finished **{status}**, "
                          f"changed {counts.get('changed', 0)}, failed {counts.get('failed', 0)}, "
@@ -33,11 +33,12 @@ def entries(job: dict, status: str, stats: dict) -> list[dict]:
 
 def write(settings, job: dict, status: str, stats: dict) -> str:
     """Returns a short note for the job record; NetBox trouble never fails the job itself."""
-    batch = entries(job, status, stats)
+    batch, _ = netbox_journal.normalize(entries(job, status, stats))  # ids come from NetBox, text from us
     if not batch:
         return "no devices touched"
     try:
-        netbox_client(settings).create("extras/journal-entries", batch)
-    except Exception as exc:
-        return f"journal not written: {exc}"
+        netbox_journal.write(netbox_client(settings), batch)
+    except Exception as exc:  # the run's outcome stands; tenants see only the error's kind, the log the rest
+        log.warning("job %s: NetBox journal not written: %s", job["id"], exc)
+        return f"journal not written: {type(exc).__name__}"
     return f"journal entries on {len(batch)} devices"
