@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NODES ?= 32
 
-.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs bench-bios
+.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs bench-bios bench-image
 
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
@@ -40,3 +40,6 @@ bench-jobs: setup
 
 bench-bios: setup
 	$(PY) bench/bios.py
+
+bench-image: setup
+	$(PY) bench/image.py

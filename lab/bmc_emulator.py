@@ -43,12 +43,24 @@ Redfish as this emulator serves it (what the BIOS tuning code talks to):
   so the lab does not use it: each process's own hypervisor holds only its server, and another
   system's UUID answers 404.
 
+Virtual media (the golden-image deploy): sushy-tools' InsertMedia downloads the image URL into the
+emulator's temporary directory, then the libvirt driver uploads it into a storage volume, which
+libvirt's test hypervisor cannot do (virStorageVolUpload is not supported: InsertMedia answers 500).
+So a BMC may ask for sushy-tools' fake systems driver instead (`"driver": "fake"` in its entry): a
+stand-in only for what cannot exist here. Its system keeps power state, boot device and the inserted
+media in memory (a per-BMC sqlite file, removed when the BMC starts), takes 1-11 s to apply a reset
+(ForceRestart: Off at once, On later), has no BIOS resource and always reports
+BootSourceOverrideEnabled "Continuous". `ensure_running(..., artifacts=...)` also serves a static
+directory over HTTP as the artifact store the BMCs download from. `vmedia_lab()` starts such a set in
+its own state directory (its own CA), next to and independent of the fleet's BMCs.
+
 Memory and time (2 cores): see README.md, "The lab". `make seed NODES=2000` would want thousands
 of processes, so at most GPUCLOUD_LAB_BMCS (default 512) BMCs are emulated: the first servers of
 the fleet plan.
 """
 
 import contextlib
+import dataclasses
 import datetime
 import fcntl
 import hashlib
@@ -87,6 +99,9 @@ LIMIT_ENV = "GPUCLOUD_LAB_BMCS"
 DEFAULT_PORT = 443
 DEFAULT_LIMIT = 512
 LIBVIRT_URI = "test:///default"
+LIBVIRT, FAKE = "libvirt", "fake"  # per-BMC systems driver (see "Virtual media" above)
+VMEDIA_ADDRESSES = "127.101.0.{}"  # the virtual-media lab's BMCs; its artifact server is .254
+ARTIFACT_PORT = 8089
 BMC_UUID_NAMESPACE = uuid.UUID("5f0c6b1e-8d1a-4f43-9a57-6c1d0b7e2a10")
 LAUNCHER = Path(__file__).resolve().parent / "bmc_launcher.py"
 
@@ -262,18 +277,25 @@ def _certs(s: Settings, bmcs: list[dict]) -> dict[str, Path]:
 
 # -- the launcher --------------------------------------------------------------------------------
 
-def _config(s: Settings, bmcs: list[dict]) -> dict:
+def _config(s: Settings, bmcs: list[dict], artifacts: dict | None = None) -> dict:
     creds: list[tuple[str, str]] = []
     entries = []
     for b in bmcs:
         pair = (b["username"], b["password"])
         if pair not in creds:
             creds.append(pair)
-        entries.append({"name": b["name"], "address": b["address"], "uuid": system_uuid(b["name"]),
-                        "auth": creds.index(pair)})
-    return {"port": port(), "libvirt_uri": LIBVIRT_URI, "state_dir": str(_dir(s) / "sushy-state"),
-            "auth_dir": str(_dir(s) / "auth"), "log_level": "WARNING",
-            "credentials": [{"username": u, "password": p} for u, p in creds], "bmcs": entries}
+        entry = {"name": b["name"], "address": b["address"], "uuid": system_uuid(b["name"]),
+                 "auth": creds.index(pair)}
+        if b.get("driver", LIBVIRT) != LIBVIRT:
+            entry["driver"] = b["driver"]
+        entries.append(entry)
+    cfg = {"port": port(), "libvirt_uri": LIBVIRT_URI, "state_dir": str(_dir(s) / "sushy-state"),
+           "auth_dir": str(_dir(s) / "auth"), "log_level": "WARNING",
+           "credentials": [{"username": u, "password": p} for u, p in creds], "bmcs": entries}
+    if artifacts:
+        cfg["artifacts"] = {"address": artifacts["address"], "port": int(artifacts["port"]),
+                            "root": str(artifacts["root"])}
+    return cfg
 
 
 def _digest(cfg: dict, ca_pem: bytes) -> str:
@@ -299,25 +321,28 @@ def _locked(s: Settings):
         yield
 
 
-def ensure_running(s: Settings, bmcs: list[dict]) -> bool:
+def ensure_running(s: Settings, bmcs: list[dict], artifacts: dict | None = None) -> bool:
     """Serve exactly these BMCs; False when they already are (a quick check), True when (re)started.
 
-    Each bmc is {name, address, username, password}. Waits until every one answers
-    /redfish/v1/Systems over TLS (verified against the lab CA) with its credentials.
+    Each bmc is {name, address, username, password} and optionally driver ("libvirt", the default,
+    or "fake" for virtual media). Waits until every one answers /redfish/v1/Systems over TLS
+    (verified against the lab CA) with its credentials. artifacts, {address, port, root}, also
+    serves the directory root over plain HTTP (the artifact store virtual media downloads from).
     """
     ensure_venv(s)
     for path in (s.run, s.logs, _dir(s)):
         path.mkdir(parents=True, exist_ok=True)
     with _locked(s):
-        return _ensure_running(s, bmcs)
+        return _ensure_running(s, bmcs, artifacts)
 
 
-def _ensure_running(s: Settings, bmcs: list[dict]) -> bool:
-    cfg = _config(s, bmcs)
+def _ensure_running(s: Settings, bmcs: list[dict], artifacts: dict | None = None) -> bool:
+    cfg = _config(s, bmcs, artifacts)
     digest = _digest(cfg, ca_file(s).read_bytes())
     digest_file = _digest_file(s)
     if (running(s) and digest_file.exists() and digest_file.read_text() == digest
-            and all(port_open(cfg["port"], b["address"]) for b in bmcs[:1] + bmcs[-1:])):
+            and all(port_open(cfg["port"], b["address"]) for b in bmcs[:1] + bmcs[-1:])
+            and (not artifacts or port_open(int(artifacts["port"]), artifacts["address"]))):
         return False
     _stop(s, quiet=True)
     digest_file.unlink(missing_ok=True)
@@ -344,6 +369,8 @@ def _ensure_running(s: Settings, bmcs: list[dict]) -> bool:
     proc.stdin.write(json.dumps(cfg).encode())
     proc.stdin.close()
     _wait_ready(s, proc, bmcs, cfg["port"], timeout=60 + 0.5 * len(bmcs))
+    if artifacts:
+        _wait_listening(s, proc, artifacts["address"], int(artifacts["port"]), timeout=30)
     digest_file.write_text(digest)
     print(f"  {len(bmcs)} BMC emulators answering on port {cfg['port']} in {time.monotonic() - started:.1f}s")
     return True
@@ -386,6 +413,14 @@ def _wait_ready(s: Settings, proc: subprocess.Popen, bmcs: list[dict], listen_po
                     del pending[address]
             if pending:
                 time.sleep(0.2)
+
+
+def _wait_listening(s: Settings, proc: subprocess.Popen, address: str, listen_port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(listen_port, address):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise LabError(f"the artifact server on {address}:{listen_port} did not start; see {_log(s)}")
+        time.sleep(0.2)
 
 
 def stop(s: Settings) -> bool:
@@ -431,3 +466,30 @@ def memory(pid: int) -> dict[str, int]:
         if key in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
             out[key] = int(rest.split()[0])
     return out
+
+
+# -- the virtual-media lab (golden-image deploy tests) ------------------------------------------------
+
+def vmedia_settings(s: Settings) -> Settings:
+    """Its own state directory (pidfile, CA, logs): it runs beside the fleet's BMCs, never instead of them."""
+    return dataclasses.replace(s, state=s.state / "vmedia-lab")
+
+
+def vmedia_lab(s: Settings, count: int = 2) -> dict:
+    """Fake-driver BMCs with virtual media (127.101.0.1..count) and the artifact server they download from
+    (http://127.101.0.254:8089/, serving the directory artifact_dir). Idempotent; returns what a client needs."""
+    v = vmedia_settings(s)
+    root = v.state / "artifacts"
+    root.mkdir(parents=True, exist_ok=True)
+    cred = credentials(s)
+    bmcs = [{"name": f"vmedia-n{n:02d}", "address": VMEDIA_ADDRESSES.format(n), "driver": FAKE, **cred}
+            for n in range(1, count + 1)]
+    artifacts = {"address": VMEDIA_ADDRESSES.format(254), "port": ARTIFACT_PORT, "root": str(root)}
+    ensure_running(v, bmcs, artifacts)
+    return {"bmcs": [{k: b[k] for k in ("name", "address", "username")} for b in bmcs], "port": port(),
+            "ca": str(ca_file(v)), "artifact_dir": str(root),
+            "artifact_base_url": f"http://{artifacts['address']}:{ARTIFACT_PORT}"}
+
+
+def stop_vmedia_lab(s: Settings) -> bool:
+    return stop(vmedia_settings(s))

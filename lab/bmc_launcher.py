@@ -19,14 +19,22 @@ own connection open for its whole life, since the test driver's state lives only
 connection to it does and sushy-tools opens and closes a connection per call. Each child serves
 HTTPS with werkzeug's threaded server, the TLS handshake done in the request's thread.
 
+A BMC entry with "driver": "fake" gets sushy-tools' fake systems driver instead of a libvirt
+domain: libvirt's test hypervisor cannot take an uploaded volume, so virtual media (InsertMedia)
+works only there. It is a stand-in only for what cannot exist here (see lab/bmc_emulator.py). With
+"artifacts": {"address", "port", "root"} in the configuration, one more child serves root over
+plain HTTP: the artifact store those BMCs download inserted media from.
+
 SIGTERM to the parent stops every child; children also get SIGTERM if the parent dies.
 """
 
 import contextlib
 import ctypes
+import functools
 import gc
 import json
 import os
+import shutil
 import signal
 import ssl
 import sys
@@ -111,6 +119,33 @@ def warm_up(app, conn, cfg: dict) -> None:
     gc.freeze()
 
 
+def fake_config(bmc: dict, cfg: dict) -> dict:
+    """sushy-tools' fake driver holding exactly this BMC's system, powered on, in a state directory of its
+    own (the driver lists every system of its sqlite file, so a shared one would show all the fake BMCs)."""
+    state = os.path.join(cfg["state_dir"], "fake", bmc["name"])
+    shutil.rmtree(state, ignore_errors=True)  # a (re)started BMC starts fresh, like the libvirt ones
+    mac = "52:54:00:" + ":".join(bmc["uuid"].replace("-", "")[i:i + 2] for i in (0, 2, 4))
+    return {"SUSHY_EMULATOR_FAKE_DRIVER": True, "SUSHY_EMULATOR_STATE_DIR": state,
+            "SUSHY_EMULATOR_FAKE_SYSTEMS": [{"uuid": bmc["uuid"], "name": bmc["name"], "power_state": "On",
+                                             "external_notifier": False, "nics": [{"mac": mac, "ip": bmc["address"]}]}]}
+
+
+def serve_artifacts(artifacts: dict, parent: int) -> None:
+    """The artifact store child: plain HTTP GET/HEAD of the files under root, until SIGTERM."""
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(0)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+    handler = functools.partial(Handler, directory=artifacts["root"])
+    ThreadingHTTPServer((artifacts["address"], artifacts["port"]), handler).serve_forever()
+
+
 def serve(bmc: dict, cfg: dict, auth_file: str, parent: int) -> None:
     """The child: one BMC's Redfish service on its own address, until SIGTERM."""
     import libvirt
@@ -121,15 +156,15 @@ def serve(bmc: dict, cfg: dict, auth_file: str, parent: int) -> None:
     if os.getppid() != parent:  # the parent died before prctl
         os._exit(0)
 
-    conn = libvirt.open(cfg["libvirt_uri"])  # kept open for the process's life: the hypervisor lives with it
-    own_system(conn, bmc)
-    app.configure(extra_config={
-        "SUSHY_EMULATOR_LIBVIRT_URI": cfg["libvirt_uri"],
-        "SUSHY_EMULATOR_AUTH_FILE": auth_file,
-        "SUSHY_EMULATOR_FEATURE_SET": "full",
-        "SUSHY_EMULATOR_STATE_DIR": cfg["state_dir"],
-    })
-    app.config["GPUCLOUD_LIBVIRT_CONNECTION"] = conn
+    common = {"SUSHY_EMULATOR_AUTH_FILE": auth_file, "SUSHY_EMULATOR_FEATURE_SET": "full"}
+    if bmc.get("driver") == "fake":
+        app.configure(extra_config={**common, **fake_config(bmc, cfg)})
+    else:
+        conn = libvirt.open(cfg["libvirt_uri"])  # kept open for the process's life: the hypervisor lives with it
+        own_system(conn, bmc)
+        app.configure(extra_config={**common, "SUSHY_EMULATOR_LIBVIRT_URI": cfg["libvirt_uri"],
+                                    "SUSHY_EMULATOR_STATE_DIR": cfg["state_dir"]})
+        app.config["GPUCLOUD_LIBVIRT_CONNECTION"] = conn
 
     class Handler(WSGIRequestHandler):
         timeout = 60  # a client that stalls mid-request frees its thread
@@ -190,7 +225,10 @@ def main() -> int:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
             code = 0
             try:
-                serve(bmc, cfg, auth_files[bmc["auth"]], parent)
+                if bmc.get("kind") == "artifacts":
+                    serve_artifacts(cfg["artifacts"], parent)
+                else:
+                    serve(bmc, cfg, auth_files[bmc["auth"]], parent)
             except BaseException as exc:  # the child must never return into the parent's loop
                 log(f"{bmc['name']} {bmc['address']}:{cfg['port']}: {type(exc).__name__}: {exc}")
                 code = 1
@@ -210,7 +248,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     t0 = time.monotonic()
-    for bmc in cfg["bmcs"]:
+    artifact_server = ([{"name": "artifacts", "address": cfg["artifacts"]["address"], "kind": "artifacts"}]
+                       if cfg.get("artifacts") else [])
+    for bmc in cfg["bmcs"] + artifact_server:
         if stopping:
             break
         spawn(bmc)

@@ -16,6 +16,7 @@ import re
 
 DEVICE = "dcim.device"
 DEVICE_TYPE = "dcim.devicetype"
+PLATFORM = "dcim.platform"
 TENANT = "tenancy.tenant"
 
 GPU_VENDORS = ["NVIDIA", "AMD", "Intel"]
@@ -86,6 +87,19 @@ CUSTOM_FIELDS = [
     _cf("l2vni", "L2VNI", "integer", ["ipam.vlan"], "VXLAN VNI of the tenant VLAN", "Fabric", unique=True),
     _cf("ib_pkey", "IB partition key", "text", [TENANT], "The tenant's InfiniBand P_Key (hex)", "Fabric",
         unique=True, validation_regex=r"^0x[0-9a-fA-F]{4}$"),
+    # Golden OS images are platforms. A Platform is NetBox's model for the software a device runs: every
+    # device points at one (device.platform), the device list, its filters and the device page show it,
+    # the inventory plugin groups by it, config contexts can key on it, and nested platforms (parent)
+    # give image family -> version. So "which node should run which image" is plain NetBox, not a
+    # side table. The version platform carries the build's identity and its whole manifest.
+    _cf("image_version", "Image version", "text", [PLATFORM], "Golden image version, e.g. 20261123.1", "Image"),
+    _cf("image_build_key", "Image build key", "text", [PLATFORM],
+        "sha256 over everything that shaped the build; equal keys mean equal images", "Image",
+        validation_regex=r"^[0-9a-f]{64}$"),
+    _cf("image_manifest", "Image manifest", "json", [PLATFORM],
+        "The image's manifest: base, kernel, cmdline, tuning, pinned GPU stack, packages, artifacts", "Image"),
+    _cf("image_sha256", "Image sha256", "text", [PLATFORM], "sha256 of the image's qcow2 (raw when none)",
+        "Image", validation_regex=r"^[0-9a-f]{64}$"),
 ]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
