@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from lab.demo_image import golden_image
 from lab.fleet_plan import TENANTS, plan
 from lab.seed import ensure_fleet
 from lab.settings import Settings
@@ -54,6 +55,7 @@ def run(s: Settings, nodes: int) -> None:
     print(f"  ansible-inventory: cold {cold:.2f}s, warm (nothing changed, from cache) {warm:.2f}s")
     run_job(s, env, sorted(srv.name for srv in fleet.servers if srv.tenant == DEMO_TENANT)[:2])
     tune_bios(s, env, fleet)
+    golden_image(s, env, fleet)
     print(f"demo done in {time.monotonic() - started:.0f}s. NetBox UI: {s.netbox_url}  "
           f"(source {s.env_file} to use the playbooks)")
 

@@ -24,8 +24,13 @@ def test_ansible_lint_production_profile():
     check(str(BIN / "ansible-lint"), "--offline", "--profile", "production", "playbooks", "roles")
 
 
+MODULES = sorted(p.stem for p in (REPO / "collections/ansible_collections/gpucloud/infra/plugins/modules").glob("*.py")
+                 if not p.name.startswith("_"))
+
+
 @pytest.mark.parametrize(("kind", "name"), [
-    ("module", "gpucloud.infra.netbox_datamodel"),
+    *(("module", f"gpucloud.infra.{name}") for name in MODULES),
+    ("lookup", "gpucloud.infra.credential"),
     ("inventory", "gpucloud_netbox"),
 ])
 def test_ansible_doc_renders(kind, name):

@@ -12,9 +12,9 @@ description:
     and the content of the directories those roles live in.
   - When the current manifest of O(name) in O(output_dir) has that key and its artifacts are intact, the image is
     up to date; nothing happens and RV(up_to_date) is true.
-  - Otherwise it prepares the root under O(work_dir)/rootfs for the chroot connection: the previous root when it came
-    from the same base and O(fresh) is false (incremental), else a new extraction of the base tarball; then it
-    copies the host's resolver into the root and blocks service starts (policy-rc.d) until finalize.
+  - Otherwise it prepares the root under O(work_dir)/rootfs for the chroot connection. That is the previous root when
+    it came from the same base and O(fresh) is false (incremental), else a new extraction of the base tarball. It
+    then copies the host's resolver into the root and blocks service starts (policy-rc.d) until finalize.
   - In check mode nothing is extracted; the result says whether a build would happen.
 version_added: "0.4.0"
 author: gpucloud contributors
