@@ -62,8 +62,10 @@ def golden_image(s: Settings, env: dict, fleet) -> None:
     slug = f"{IMAGE}-{manifest['version']}".replace(".", "-")
     print(f"  NetBox: platform {slug} (under {IMAGE}) assigned to {len(servers)} servers: {', '.join(servers)}")
     report = s.repo / ".state" / "reports" / "demo-drift.json"
+    # The lab's nodes have no SSH: this machine stands in for each of them (as for the runner's jobs).
     proc = _ansible_playbook(s, env, "-i", "inventory/fleet.gpucloud_netbox.yml", "playbooks/node_drift.yml",
-                             "--limit", servers[0], "-e", f"node_drift_report={report}")
+                             "--limit", servers[0], "-e", f"node_drift_report={report}",
+                             "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}")
     node = json.loads(report.read_text())["nodes"].get(servers[0], {}) if report.exists() else {}
     fields = sorted({f["field"] for f in node.get("findings", []) if f.get("severity") != "not_applicable"})
     verdict = "failed the node" if proc.returncode else "passed"

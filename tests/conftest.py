@@ -20,7 +20,7 @@ from lab.seed import ensure_fleet, restore
 from lab.settings import load
 from lab.stack import up
 
-pytest_plugins = ["runner_support"]
+pytest_plugins = ["runner_support", "image_support"]
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

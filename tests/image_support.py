@@ -74,6 +74,23 @@ def recap(output: str) -> dict:
 
 
 @pytest.fixture(scope="session")
+def base_tarball() -> Path:
+    """The golden image's cached base (golden_image's defaults through image_base; built on first use, minutes)."""
+    import yaml
+
+    from ansible_collections.gpucloud.infra.plugins.module_utils import image_base
+
+    defaults = yaml.safe_load((REPO / "roles/golden_image/defaults/main.yml").read_text())
+    spec = image_base.spec_of({"distribution": defaults["golden_image_distribution"],
+                               "suite": defaults["golden_image_suite"], "variant": defaults["golden_image_variant"],
+                               "architecture": "amd64", "mirror": defaults["golden_image_mirror"],
+                               "packages": defaults["golden_image_base_packages"]})
+    cache = image_base.default_cache_dir()
+    image_base.build(cache, spec)
+    return image_base.paths(cache, image_base.key_of(spec))["tarball"]
+
+
+@pytest.fixture(scope="session")
 def image_output():
     out = STATE / "images"
     out.mkdir(parents=True, exist_ok=True)

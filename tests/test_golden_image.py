@@ -11,8 +11,6 @@ from image_support import IMAGE, NODE_TYPE, WORK, build, recap
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import image_base, image_build
 
-pytest_plugins = ["image_support"]
-
 
 def sha256(path):
     digest = hashlib.sha256()

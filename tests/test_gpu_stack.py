@@ -20,7 +20,6 @@ from ansible_collections.gpucloud.infra.plugins.module_utils import gpu_stack
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DEV_BASE = Path("/var/tmp/imgprobe/base.tar")  # the dev tarball from before image_base existed
 SECURITY = {"name": "debian-security", "uris": ["http://deb.debian.org/debian-security"],
             "suites": ["bookworm-security"], "components": ["main"],
             "signed_by": "/usr/share/keyrings/debian-archive-keyring.gpg"}
@@ -145,28 +144,9 @@ def test_resolve_names_the_fields():
 
 # ---- the role in image roots ----
 
-def base_tarball() -> Path:
-    """The cached golden-image base (gpucloud.infra.image_base with golden_image's defaults), else the dev tarball."""
-    if os.environ.get("GPUCLOUD_GPU_STACK_BASE_TAR"):
-        return Path(os.environ["GPUCLOUD_GPU_STACK_BASE_TAR"])
-    defaults = yaml.safe_load((REPO / "roles/golden_image/defaults/main.yml").read_text())
-    args = {"distribution": defaults["golden_image_distribution"], "suite": defaults["golden_image_suite"],
-            "variant": defaults["golden_image_variant"], "mirror": defaults["golden_image_mirror"],
-            "packages": defaults["golden_image_base_packages"]}
-    proc = subprocess.run([str(BIN / "ansible"), "localhost", "-m", "gpucloud.infra.image_base", "-a",
-                           json.dumps(args)], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"})
-    if proc.returncode == 0:
-        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-        return Path(result["path"])
-    if DEV_BASE.is_file():
-        return DEV_BASE
-    pytest.skip(f"no base tarball: image_base failed ({proc.stdout[-500:]}) and {DEV_BASE} is missing")
-
-
 @pytest.fixture(scope="module")
-def base():
-    return base_tarball()
+def base(base_tarball):
+    return Path(os.environ.get("GPUCLOUD_GPU_STACK_BASE_TAR") or base_tarball)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ import subprocess
 import pytest
 from image_support import BIN, HUGEPAGES, REPO, STATE, booted, ssh, ssh_key
 
-pytest_plugins = ["image_support"]
-
 BOOTED = STATE / "booted"
 
 

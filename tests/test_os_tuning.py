@@ -14,7 +14,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 ROLE = REPO / "roles" / "os_tuning"
 BIN = Path(sys.executable).parent
-BASE = Path(os.environ.get("GPUCLOUD_OS_TUNING_BASE", "/var/tmp/imgprobe/base.tar"))
 
 
 def _load(path: Path, name: str):
@@ -104,7 +103,7 @@ def test_preflight_fails_naming_every_bad_field(tmp_path):
 
 
 def _sysfs(settings: dict, check=False):
-    args = [str(BIN / "ansible"), "localhost", "-c", "local", "-M", str(ROLE / "library"), "-m", "os_tuning_sysfs",
+    args = [str(BIN / "ansible"), "localhost", "-c", "local", "-m", "gpucloud.infra.sysfs",
             "-a", json.dumps({"settings": settings}), "-o", "--diff"] + (["--check"] if check else [])
     proc = subprocess.run(args, env=_env(), capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -179,11 +178,11 @@ esac
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BASE.exists(), reason=f"no base rootfs tarball at {BASE}")
-def test_check_mode_on_an_image_root_changes_nothing(tmp_path):
+def test_check_mode_on_an_image_root_changes_nothing(tmp_path, base_tarball):
     root = tmp_path / "root"
     root.mkdir()
-    subprocess.run(["tar", "--numeric-owner", "--xattrs", "-xpf", str(BASE), "-C", str(root)], check=True)
+    base = os.environ.get("GPUCLOUD_OS_TUNING_BASE") or base_tarball
+    subprocess.run(["tar", "--numeric-owner", "--xattrs", "-xpf", str(base), "-C", str(root)], check=True)
 
     def snapshot():
         out = subprocess.run(["find", "etc", "usr/local", "boot", "-printf", r"%p %s %T@ %m\n"], cwd=root,

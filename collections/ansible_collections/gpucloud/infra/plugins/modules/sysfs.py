@@ -1,11 +1,11 @@
 #!/usr/bin/python
 # Copyright: gpucloud contributors
 # Apache License 2.0 (see LICENSE)
-# DOCUMENTATION/EXAMPLES/RETURN come before the imports, as ansible-test expects of a module.
-# ruff: noqa: E402
+
+from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: os_tuning_sysfs
+module: sysfs
 short_description: Set kernel tunables in /sys and /proc/sys on a running host
 description:
   - Reads each file, compares it with the wanted value and writes only the files that differ, then reads them back.
@@ -16,7 +16,7 @@ description:
     (read-only C(/sys) in a container) are reported and skipped, not failed.
   - A value the kernel only partly applies (fewer hugepages than asked for) is reported in RV(short); the change is
     what the kernel actually did, so a second run reports no change.
-version_added: "0.1.0"
+version_added: "0.4.0"
 options:
   settings:
     description:
@@ -33,7 +33,7 @@ author: gpucloud contributors
 
 EXAMPLES = r"""
 - name: THP always, now
-  os_tuning_sysfs:
+  gpucloud.infra.sysfs:
     settings:
       /sys/kernel/mm/transparent_hugepage/enabled: always
       /proc/sys/vm/swappiness: "1"
@@ -62,70 +62,9 @@ short:
   returned: always
 """
 
-import errno
-import glob
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def normalise(text: str) -> str:
-    """The current choice of a selector file ('always [madvise] never' -> 'madvise'), else the words."""
-    words = text.split()
-    chosen = [w[1:-1] for w in words if w.startswith("[") and w.endswith("]")]
-    return chosen[0] if chosen else " ".join(words)
-
-
-def read(path: str) -> str:
-    with open(path) as handle:
-        return normalise(handle.read())
-
-
-def write(path: str, value: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(value)
-
-
-def expand(settings: dict) -> tuple[dict, list]:
-    """{path: wanted} for every existing path, and the settings that matched nothing."""
-    wanted, missing = {}, []
-    for pattern, value in sorted(settings.items()):
-        paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern] * os.path.exists(pattern)
-        if not paths:
-            missing.append(pattern)
-        wanted.update(dict.fromkeys(paths, normalise(str(value))))
-    return wanted, missing
-
-
-def apply(wanted: dict, check_mode: bool) -> dict:
-    """Read, compare, write what differs, read back."""
-    before = {path: read(path) for path in wanted}
-    after, unwritable = dict(before), {}
-    for path, value in wanted.items():
-        if before[path] == value:
-            continue
-        if not os.access(path, os.W_OK):  # a read-only mount fails access() with EROFS
-            unwritable[path] = "not writable"
-            continue
-        if check_mode:
-            after[path] = value
-            continue
-        try:
-            write(path, value)
-        except OSError as exc:
-            if exc.errno not in READ_ONLY:
-                raise
-            unwritable[path] = exc.strerror
-        after[path] = read(path)
-    short = {p: {"wanted": v, "got": after[p]} for p, v in wanted.items() if after[p] != v and p not in unwritable}
-    return {"before": before, "after": after, "unwritable": unwritable, "short": short}
-
-
-def lines(values: dict) -> str:
-    return "".join(f"{path} = {value}\n" for path, value in sorted(values.items()))
-
+from ansible_collections.gpucloud.infra.plugins.module_utils.sysfs import apply, expand, lines
 
 def main():
     module = AnsibleModule(argument_spec={"settings": {"type": "dict", "required": True}}, supports_check_mode=True)
