@@ -101,7 +101,6 @@ DEFAULT_LIMIT = 512
 LIBVIRT_URI = "test:///default"
 LIBVIRT, FAKE = "libvirt", "fake"  # per-BMC systems driver (see "Virtual media" above)
 VMEDIA_ADDRESSES = "127.101.0.{}"  # the virtual-media lab's BMCs; its artifact server is .254
-ARTIFACT_PORT = 8089
 BMC_UUID_NAMESPACE = uuid.UUID("5f0c6b1e-8d1a-4f43-9a57-6c1d0b7e2a10")
 LAUNCHER = Path(__file__).resolve().parent / "bmc_launcher.py"
 
@@ -477,18 +476,19 @@ def vmedia_settings(s: Settings) -> Settings:
 
 def vmedia_lab(s: Settings, count: int = 2) -> dict:
     """Fake-driver BMCs with virtual media (127.101.0.1..count) and the artifact server they download from
-    (http://127.101.0.254:8089/, serving the directory artifact_dir). Idempotent; returns what a client needs."""
+    (http://127.101.0.254:<API port + 9>/, serving artifact_dir). Idempotent; returns what a client needs."""
     v = vmedia_settings(s)
     root = v.state / "artifacts"
     root.mkdir(parents=True, exist_ok=True)
     cred = credentials(s)
     bmcs = [{"name": f"vmedia-n{n:02d}", "address": VMEDIA_ADDRESSES.format(n), "driver": FAKE, **cred}
             for n in range(1, count + 1)]
-    artifacts = {"address": VMEDIA_ADDRESSES.format(254), "port": ARTIFACT_PORT, "root": str(root)}
+    # Beside the lab's API port, so two labs on one machine (other ports) do not collide.
+    artifacts = {"address": VMEDIA_ADDRESSES.format(254), "port": s.api_port + 9, "root": str(root)}
     ensure_running(v, bmcs, artifacts)
     return {"bmcs": [{k: b[k] for k in ("name", "address", "username")} for b in bmcs], "port": port(),
             "ca": str(ca_file(v)), "artifact_dir": str(root),
-            "artifact_base_url": f"http://{artifacts['address']}:{ARTIFACT_PORT}"}
+            "artifact_base_url": f"http://{artifacts['address']}:{artifacts['port']}"}
 
 
 def stop_vmedia_lab(s: Settings) -> bool:

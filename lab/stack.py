@@ -57,8 +57,8 @@ def up(s: Settings) -> dict[str, str]:
 
 
 def down(s: Settings) -> None:
-    stopped = [bmc_emulator.stop(s), runner_service.stop(s), netbox_server.stop(s), postgres.stop(s),
-               redis_server.stop(s)]
+    stopped = [bmc_emulator.stop(s), bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s), netbox_server.stop(s),
+               postgres.stop(s), redis_server.stop(s)]
     if not any(stopped):
         print("nothing was running")
 
