@@ -100,6 +100,13 @@ def dib_venv(cache: Path) -> Path:
     return venv
 
 
+def mounts_under(path: Path) -> list[str]:
+    """Mount points below path: a failed build can leave its /proc or /dev binds, which rmtree must not enter."""
+    prefix = f"{path}/"
+    points = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    return [p for p in points if p.startswith(prefix)]
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
@@ -280,18 +287,18 @@ def print_summary(summary: dict) -> None:
     o, d, r = summary["figures"]["ours"], summary["figures"]["dib"], summary["ratios"]
 
     def s(v):
-        return f"{v:.1f}" if v is not None else "-"
+        return f"{v:.2f}".rstrip("0").rstrip(".") if v is not None else "-"
 
     print(f"  {'figure':34} {'ours s':>8} {'dib s':>8} {'dib/ours':>9}")
-    print(f"  {'cold (empty base cache)':34} {s(o['cold_s']):>8} {s(d['cold_s']):>8} {r['cold_dib_over_ours']!s:>9}")
+    print(f"  {'cold (empty base cache)':34} {s(o['cold_s']):>8} {s(d['cold_s']):>8} {s(r['cold_dib_over_ours']):>9}")
     if o["first_cached_base_s"] is not None:
         print(f"  {'first build, cached base':34} {s(o['first_cached_base_s']):>8} {'-':>8} {'-':>9}")
     print(f"  {'incremental (tuning change) / warm':34} {s(o['incremental_s']):>8} {s(d['warm_s']):>8} "
-          f"{r['warm_dib_over_ours_incremental']!s:>9}")
+          f"{s(r['warm_dib_over_ours_incremental']):>9}")
     print(f"  {'no-change re-run / warm':34} {s(o['no_change_s']):>8} {s(d['warm_s']):>8} "
-          f"{r['warm_dib_over_ours_no_change']!s:>9}")
+          f"{s(r['warm_dib_over_ours_no_change']):>9}")
     print(f"  {'qcow2 size':34} {mib(o['qcow2_bytes']):>8} {mib(d['qcow2_bytes']):>8} "
-          f"{r['qcow2_dib_over_ours']!s:>9}")
+          f"{s(r['qcow2_dib_over_ours']):>9}")
 
 
 def main() -> None:
@@ -366,8 +373,9 @@ def main() -> None:
         bench.stop()
         raise SystemExit(130) from None
     finally:
-        if args.keep:
-            print(f"kept {work}")
+        busy = mounts_under(work)
+        if args.keep or busy:
+            print(f"kept {work}" + (f" (still mounted there, unmount first: {' '.join(busy)})" if busy else ""))
         else:
             shutil.rmtree(work, ignore_errors=True)
     wall = time.perf_counter() - started
