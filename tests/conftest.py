@@ -6,6 +6,7 @@ themselves instead of sharing mutated state.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,9 +99,17 @@ def ansible_playbook(playbook, *args, env=None):
     return run([str(BIN / "ansible-playbook"), playbook, *args], env=env)
 
 
+def recaps(proc) -> dict:
+    """The PLAY RECAP counters per host."""
+    out = {}
+    for line in proc.stdout.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line)
+        if match:
+            out[match.group(1)] = {k: int(v) for k, v in (p.split("=") for p in match.group(2).split())}
+    assert out, f"no recap in output:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    return out
+
+
 def recap(proc) -> dict:
     """The PLAY RECAP counters of localhost."""
-    for line in proc.stdout.splitlines():
-        if line.startswith("localhost") and "ok=" in line:
-            return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
-    raise AssertionError(f"no recap in output:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return recaps(proc)["localhost"]

@@ -2,13 +2,12 @@
 with NetBox journal entries, invalid attributes, an unreachable BMC, and no BMC password in any output."""
 
 import json
-import re
 
 import pytest
 import requests
 import yaml
 
-from conftest import ansible_playbook
+from conftest import ansible_playbook, recaps
 from lab import bmc_emulator
 
 pytestmark = [pytest.mark.netbox, pytest.mark.slow]
@@ -62,16 +61,6 @@ def turbo_restored(bmc, nodes):
         if turbo(bmc, node["bmc"]) != "Enabled":
             set_turbo(bmc, node["bmc"], "Enabled")
 
-
-def recaps(proc) -> dict:
-    """PLAY RECAP counters per host."""
-    out = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line)
-        if match:
-            out[match.group(1)] = {k: int(v) for k, v in (p.split("=") for p in match.group(2).split())}
-    assert out, f"no recap:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    return out
 
 
 def no_secret(password, *texts):

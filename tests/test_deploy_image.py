@@ -7,13 +7,12 @@ check mode changes nothing, the image can come from the node's NetBox platform, 
 import copy
 import hashlib
 import json
-import re
 import time
 
 import pytest
 import requests
 
-from conftest import ansible_playbook
+from conftest import ansible_playbook, recaps
 from lab import bmc_emulator
 
 pytestmark = pytest.mark.netbox
@@ -104,15 +103,6 @@ class BMC:
         if self.system()["PowerState"] != "On":
             self.power("On", "On")
 
-
-def recaps(proc) -> dict:
-    out = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line)
-        if match:
-            out[match.group(1)] = {k: int(v) for k, v in (p.split("=") for p in match.group(2).split())}
-    assert out, f"no recap:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    return out
 
 
 def play(vmedia, inventory, *args):

@@ -3,7 +3,6 @@ end against the lab NetBox with this machine standing in for a GPU server."""
 
 import copy
 import json
-import re
 import sys
 import uuid
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import lab  # noqa: F401  (puts the collection on sys.path)
 from ansible_collections.gpucloud.infra.plugins.module_utils import image_drift as drift
 from ansible_collections.gpucloud.infra.plugins.module_utils import node_facts as nf
-from conftest import BIN, ansible_playbook, run
+from conftest import BIN, ansible_playbook, recaps, run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "node_facts"
 TOOLS = {"--query-gpu=name,driver_version,memory.total,persistence_mode,pci.bus_id": "nvidia-smi-query-gpu.csv",
@@ -200,15 +199,6 @@ def manifest_of(facts: dict, build_key: str) -> dict:
                                      "count": (facts["hugepages"]["sizes"].get(size) or {}).get("total") or 0}},
             "gpu_stack": {}}
 
-
-def recaps(proc) -> dict:
-    out = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line)
-        if match:
-            out[match.group(1)] = {k: int(v) for k, v in (p.split("=") for p in match.group(2).split())}
-    assert out, f"no recap:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    return out
 
 
 @pytest.fixture

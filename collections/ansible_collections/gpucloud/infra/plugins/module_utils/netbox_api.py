@@ -9,6 +9,7 @@ pagination, and errors that say in one line what went wrong and where.
 from __future__ import annotations
 
 import json
+import os
 
 try:
     import requests
@@ -19,6 +20,9 @@ except ImportError:  # reported by the caller with missing_required_lib()
     HAS_REQUESTS = False
 
 DEFAULT_TIMEOUT = 60
+# The modules' connection options (documented once, in doc_fragments/netbox.py).
+CONNECTION_ARGS = {"url": {"type": "str"}, "token": {"type": "str", "no_log": True},
+                   "validate_certs": {"type": "bool", "default": True}}
 BULK_CHUNK = 500
 
 
@@ -139,3 +143,9 @@ def _detail(resp) -> str:
     if isinstance(body, list):
         body = {f"[{i}]": item for i, item in enumerate(body) if item}
     return json.dumps(body, sort_keys=True)[:600]
+
+
+def from_params(params: dict) -> NetBox:
+    """The client for a module's connection options, the environment filling what they leave out."""
+    return NetBox(params["url"] or os.environ.get("NETBOX_URL", ""),
+                  params["token"] or os.environ.get("NETBOX_TOKEN", ""), verify=params["validate_certs"])

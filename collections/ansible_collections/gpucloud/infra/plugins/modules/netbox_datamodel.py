@@ -17,17 +17,9 @@ description:
     to NetBox while any error remains.
 version_added: "0.1.0"
 author: gpucloud contributors
+extends_documentation_fragment:
+  - gpucloud.infra.netbox
 options:
-  url:
-    description: NetBox base URL. Defaults to E(NETBOX_URL).
-    type: str
-  token:
-    description: NetBox API token. Defaults to E(NETBOX_TOKEN).
-    type: str
-  validate_certs:
-    description: Verify NetBox's TLS certificate.
-    type: bool
-    default: true
   model:
     description:
       - The operator's model, with keys C(manufacturers), C(device_roles), C(platforms),
@@ -39,8 +31,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-requirements:
-  - requests
 """
 
 EXAMPLES = r"""
@@ -65,7 +55,6 @@ summary:
   type: dict
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api
@@ -76,9 +65,7 @@ from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_reconcile im
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str"),
-            token=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
+            **netbox_api.CONNECTION_ARGS,
             model=dict(type="dict", required=True),
         ),
         supports_check_mode=True,
@@ -89,9 +76,7 @@ def main():
     if errors:
         module.fail_json(msg=f"the data model has {len(errors)} error(s): " + "; ".join(errors), errors=errors)
     try:
-        nb = netbox_api.NetBox(module.params["url"] or os.environ.get("NETBOX_URL", ""),
-                               module.params["token"] or os.environ.get("NETBOX_TOKEN", ""),
-                               verify=module.params["validate_certs"])
+        nb = netbox_api.from_params(module.params)
         result = reconcile(nb, build_collections(module.params["model"]), check_mode=module.check_mode)
     except netbox_api.NetBoxError as exc:
         module.fail_json(msg=str(exc))

@@ -23,17 +23,9 @@ description:
     while a device or virtual machine still uses one of them.
 version_added: "0.3.0"
 author: gpucloud contributors
+extends_documentation_fragment:
+  - gpucloud.infra.netbox
 options:
-  url:
-    description: NetBox base URL. Defaults to E(NETBOX_URL).
-    type: str
-  token:
-    description: NetBox API token. Defaults to E(NETBOX_TOKEN).
-    type: str
-  validate_certs:
-    description: Verify NetBox's TLS certificate.
-    type: bool
-    default: true
   state:
     description: Whether the image should be recorded (and assigned) or removed.
     type: str
@@ -69,8 +61,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-requirements:
-  - requests
 """
 
 EXAMPLES = r"""
@@ -126,7 +116,6 @@ removed:
   elements: str
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api, netbox_image
@@ -135,9 +124,7 @@ from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api, 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str"),
-            token=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
+            **netbox_api.CONNECTION_ARGS,
             state=dict(type="str", default="present", choices=["present", "absent"]),
             manifest=dict(type="dict"),
             manifest_path=dict(type="path"),
@@ -158,8 +145,7 @@ def main():
         name = p["name"] or (manifest or {}).get("name")
         if p["state"] == "absent" and not name:
             raise netbox_image.ImageError("state=absent needs name (or a manifest)")
-        nb = netbox_api.NetBox(p["url"] or os.environ.get("NETBOX_URL", ""),
-                               p["token"] or os.environ.get("NETBOX_TOKEN", ""), verify=p["validate_certs"])
+        nb = netbox_api.from_params(module.params)
         if p["state"] == "present":
             result = netbox_image.present(nb, manifest, p["devices"], p["device_filter"], module.check_mode)
         else:

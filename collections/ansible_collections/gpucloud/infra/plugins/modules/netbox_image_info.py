@@ -15,17 +15,9 @@ description:
   - Read-only.
 version_added: "0.3.0"
 author: gpucloud contributors
+extends_documentation_fragment:
+  - gpucloud.infra.netbox
 options:
-  url:
-    description: NetBox base URL. Defaults to E(NETBOX_URL).
-    type: str
-  token:
-    description: NetBox API token. Defaults to E(NETBOX_TOKEN).
-    type: str
-  validate_certs:
-    description: Verify NetBox's TLS certificate.
-    type: bool
-    default: true
   platforms:
     description: Slugs of the image platforms wanted; all image platforms when empty. Fails naming every slug that
       is not an image platform in NetBox.
@@ -36,8 +28,6 @@ options:
 attributes:
   check_mode:
     support: full
-requirements:
-  - requests
 """
 
 EXAMPLES = r"""
@@ -64,7 +54,6 @@ platforms:
   type: dict
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api, netbox_image
@@ -73,9 +62,7 @@ from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api, 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str"),
-            token=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
+            **netbox_api.CONNECTION_ARGS,
             platforms=dict(type="list", elements="str", default=[], aliases=["slugs"]),
         ),
         supports_check_mode=True,
@@ -84,8 +71,7 @@ def main():
     if not netbox_api.HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
     try:
-        nb = netbox_api.NetBox(p["url"] or os.environ.get("NETBOX_URL", ""),
-                               p["token"] or os.environ.get("NETBOX_TOKEN", ""), verify=p["validate_certs"])
+        nb = netbox_api.from_params(module.params)
         result = netbox_image.manifests(nb, p["platforms"])
     except netbox_image.ImageError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors)

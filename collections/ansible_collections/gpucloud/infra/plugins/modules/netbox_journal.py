@@ -17,17 +17,9 @@ description:
   - In check mode nothing is written and the result says what would be.
 version_added: "0.2.0"
 author: gpucloud contributors
+extends_documentation_fragment:
+  - gpucloud.infra.netbox
 options:
-  url:
-    description: NetBox base URL. Defaults to E(NETBOX_URL).
-    type: str
-  token:
-    description: NetBox API token (needs to add journal entries). Defaults to E(NETBOX_TOKEN).
-    type: str
-  validate_certs:
-    description: Verify NetBox's TLS certificate.
-    type: bool
-    default: true
   device_id:
     description: NetBox id of the device, for a single entry (with O(comments)).
     type: int
@@ -67,8 +59,6 @@ attributes:
     support: full
   diff_mode:
     support: none
-requirements:
-  - requests
 notes:
   - Never put secrets in O(comments); journal entries are visible to everyone who can read the device.
 """
@@ -114,7 +104,6 @@ count:
   type: int
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api, netbox_journal
@@ -125,9 +114,7 @@ KINDS = list(netbox_journal.KINDS)
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str"),
-            token=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
+            **netbox_api.CONNECTION_ARGS,
             device_id=dict(type="int"),
             comments=dict(type="str"),
             kind=dict(type="str", default="info", choices=KINDS),
@@ -157,8 +144,7 @@ def main():
     if not netbox_api.HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
     try:
-        nb = netbox_api.NetBox(p["url"] or os.environ.get("NETBOX_URL", ""),
-                               p["token"] or os.environ.get("NETBOX_TOKEN", ""), verify=p["validate_certs"])
+        nb = netbox_api.from_params(module.params)
         written = netbox_journal.write(nb, payloads)
     except netbox_api.NetBoxError as exc:
         module.fail_json(msg=str(exc))
