@@ -144,3 +144,15 @@ def test_build_key_follows_role_content(tmp_path):
     assert image_build.build_key("base", {"n": 1}, {}, [str(role)]) == first
     (role / "templates" / "sysctl.j2").write_text("a=2\n")
     assert image_build.build_key("base", {"n": 1}, {}, [str(role)]) != first
+
+
+def test_pruning_keeps_other_images_with_a_longer_name(tmp_path):
+    from ansible_collections.gpucloud.infra.plugins.module_utils import image_artifacts
+
+    for name, version in (("gpu", "1"), ("gpu", "2"), ("gpu-mi300x", "1")):
+        stem = f"{name}-{version}"
+        (tmp_path / f"{stem}.manifest.json").write_text(json.dumps({"name": name, "version": version}))
+        (tmp_path / f"{stem}.qcow2").write_text("x")
+    assert sorted(image_artifacts.prune(tmp_path, "gpu", 1)) in (["gpu-1.manifest.json", "gpu-1.qcow2"],
+                                                                 ["gpu-2.manifest.json", "gpu-2.qcow2"])
+    assert (tmp_path / "gpu-mi300x-1.qcow2").exists()

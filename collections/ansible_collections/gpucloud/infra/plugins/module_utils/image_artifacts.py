@@ -185,7 +185,9 @@ def write_manifest(output_dir: Path, stem: str, name: str, data: dict) -> Path:
 
 def prune(output_dir: Path, name: str, keep: int) -> list[str]:
     """Remove all but the newest `keep` versions of an image (by manifest time)."""
-    versions = sorted(output_dir.glob(f"{name}-*.manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # By the manifest's own name: "gpu-debian12-*" also matches the versions of an image "gpu-debian12-mi300x".
+    versions = sorted((p for p in output_dir.glob(f"{name}-*.manifest.json")
+                       if json.loads(p.read_text()).get("name") == name), key=lambda p: p.stat().st_mtime, reverse=True)
     removed = []
     for stale in versions[keep:]:
         stem = stale.name.removesuffix(".manifest.json")
