@@ -8,6 +8,9 @@ arguments and turns the outcome into a task result.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -42,6 +45,18 @@ def client_for(args: dict) -> Redfish:
     verify = args["ca_path"] if args.get("ca_path") and args["validate_certs"] else args["validate_certs"]
     return Redfish(args["bmc_address"], args["username"], args["password"], port=args["bmc_port"], verify=verify,
                    timeout=args["timeout"])
+
+
+@contextlib.contextmanager
+def redfish_session(args: dict) -> Iterator[Redfish]:
+    """A client for the task's BMC, closed afterwards; a Redfish error fails the task with its one-line reason."""
+    client = client_for(args)
+    try:
+        yield client
+    except RedfishError as exc:
+        raise AnsibleActionFail(str(exc)) from None
+    finally:
+        client.close()
 
 
 class ActionModule(ActionBase):

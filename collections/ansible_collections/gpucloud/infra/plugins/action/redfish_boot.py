@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, client_for
-from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import RedfishError
+from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, redfish_session
 from ansible_collections.gpucloud.infra.plugins.module_utils.redfish_inventory import (
     BOOT_TARGETS,
     boot_override,
@@ -32,14 +30,9 @@ class ActionModule(ActionBase):
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
                                               required_if=[("target", "cd", ("image",))])
         result = super().run(tmp, task_vars)
-        client = client_for(args)
-        try:
+        with redfish_session(args) as client:
             media = insert_media(client, args["image"], self._task.check_mode) if args["image"] else None
             outcome = boot_override(client, args["target"], args["once"], self._task.check_mode)
-        except RedfishError as exc:
-            raise AnsibleActionFail(str(exc)) from None
-        finally:
-            client.close()
         result["changed"] = outcome["changed"] or bool(media and media["changed"])
         result["boot"] = outcome["diff"]["after"]
         if media:

@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, client_for
-from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import RedfishError
+from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, redfish_session
 from ansible_collections.gpucloud.infra.plugins.module_utils.redfish_inventory import facts
 
 
@@ -20,12 +18,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         _, args = self.validate_argument_spec(argument_spec=CONNECTION)
         result = super().run(tmp, task_vars)
-        client = client_for(args)
-        try:
+        with redfish_session(args) as client:
             result["redfish"] = facts(client)
-        except RedfishError as exc:
-            raise AnsibleActionFail(str(exc)) from None
-        finally:
-            client.close()
         result["changed"] = False
         return result

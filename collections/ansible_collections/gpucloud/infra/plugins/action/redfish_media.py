@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, client_for
-from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import RedfishError
+from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, redfish_session
 from ansible_collections.gpucloud.infra.plugins.module_utils.redfish_inventory import eject_media, insert_media
 
 ARGUMENT_SPEC = dict(
@@ -27,16 +25,11 @@ class ActionModule(ActionBase):
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
                                               required_if=[("state", "inserted", ("image",))])
         result = super().run(tmp, task_vars)
-        client = client_for(args)
-        try:
+        with redfish_session(args) as client:
             if args["state"] == "inserted":
                 outcome = insert_media(client, args["image"], self._task.check_mode)
             else:
                 outcome = eject_media(client, self._task.check_mode)
-        except RedfishError as exc:
-            raise AnsibleActionFail(str(exc)) from None
-        finally:
-            client.close()
         result.update(changed=outcome["changed"], media=outcome["media"], image=outcome["diff"]["after"]["image"],
                       inserted=outcome["diff"]["after"]["inserted"])
         if self._task.diff:

@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, client_for
-from ansible_collections.gpucloud.infra.plugins.module_utils.redfish import RedfishError
+from ansible_collections.gpucloud.infra.plugins.action.bios_settings import CONNECTION, redfish_session
 from ansible_collections.gpucloud.infra.plugins.module_utils.redfish_inventory import POWER_STATES, power, wait_power
 
 RESET_TYPES = ["ForceRestart", "GracefulRestart", "PowerCycle", "ForceOff", "GracefulShutdown"]
@@ -33,16 +31,11 @@ class ActionModule(ActionBase):
         reset_type = args["reset_type"]
         if args["state"] == "off" and reset_type not in ("ForceOff", "GracefulShutdown"):
             reset_type = "ForceOff"
-        client = client_for(args)
-        try:
+        with redfish_session(args) as client:
             outcome = power(client, args["state"], reset_type, self._task.check_mode)
             current = outcome["power_state_before"]
             if outcome["changed"] and args["wait"] and not self._task.check_mode:
                 current = wait_power(client, outcome["wanted"], args["wait_timeout"], args["poll_interval"])
-        except RedfishError as exc:
-            raise AnsibleActionFail(str(exc)) from None
-        finally:
-            client.close()
         result.update(changed=outcome["changed"], reset_type=outcome["reset_type"],
                       power_state_before=outcome["power_state_before"], power_state=current)
         if self._task.diff:
