@@ -1,0 +1,706 @@
+# Copyright: gpucloud contributors
+# Apache License 2.0 (see LICENSE)
+"""A tenant's networks, allocated from the pools of a fabric's VLAN group in NetBox.
+
+Per tenant: one VRF (gpucloud-<tenant>, RD and route targets <evpn_asn>:<l3vni>, custom field l3vni),
+one VLAN per network in the pool's VLAN group (VID from its vid_ranges, custom field l2vni, name
+<tenant>-<network>), one prefix per VLAN carved from the pool's tenant prefix container, and the
+tenant's ib_pkey. Read first, allocate only what is missing: a tenant keeps its allocation.
+
+NetBox has no transaction across API calls, so NetBox's own uniqueness is the arbiter between
+concurrent allocators: VLAN (group, VID) and (group, name), VRF RD, the unique custom fields l3vni,
+l2vni and ib_pkey. An allocator picks a random free value, creates, and on a uniqueness refusal
+(HTTP 400 naming it) drops that value and tries another. Prefixes come from NetBox's
+available-prefixes endpoint, which NetBox serialises with an advisory lock. Two runs for the same
+tenant converge: VLAN names are unique in the group (the loser adopts the winner's VLAN), and
+duplicate VRFs or prefixes are resolved to the lowest id (the others deleted) after creating and
+again at the end of every run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+
+from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBoxError
+
+GROUPS = "ipam/vlan-groups"
+VLANS = "ipam/vlans"
+VRFS = "ipam/vrfs"
+PREFIXES = "ipam/prefixes"
+RTS = "ipam/route-targets"
+TENANTS = "tenancy/tenants"
+POOL_ROLE = "tenant-pool"
+MAX_TRIES = 64  # claims per value; each refusal removes one candidate, so this only bounds a pathological loop
+MAX_NETWORKS = 64
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_NETWORK = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_RANGE = re.compile(r"^(\d+)-(\d+)$")
+_HEX_RANGE = re.compile(r"^0x([0-9a-fA-F]{1,4})-0x([0-9a-fA-F]{1,4})$")
+VLAN_NAME_MAX = 64
+_rng = random.SystemRandom()
+
+
+class TenantNetworkError(Exception):
+    """A problem with the input, a pool or NetBox's data; errors lists every one found."""
+
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.errors = errors or [message]
+
+
+def _fail(errors: list[str]):
+    raise TenantNetworkError("; ".join(errors), errors)
+
+
+# -- input ------------------------------------------------------------------------------------------
+
+def network_names(vlans) -> list[str]:
+    """vlans: N gives net1..netN; a list gives the networks' names."""
+    if isinstance(vlans, int) and not isinstance(vlans, bool):
+        return [f"net{i}" for i in range(1, vlans + 1)]
+    return [v["name"] if isinstance(v, dict) else v for v in vlans]
+
+
+def validate(params: dict) -> list[str]:
+    """Every problem with the module's input at once, each naming its field."""
+    errors = []
+    for field in ("tenant", "pool"):
+        if not _SLUG.match(str(params.get(field) or "")):
+            errors.append(f"{field}: expected a NetBox slug (lowercase letters, digits, '-', '_'), "
+                          f"got {params.get(field)!r}")
+    length = params.get("prefix_length")
+    if not isinstance(length, int) or isinstance(length, bool) or not 8 <= length <= 30:
+        errors.append(f"prefix_length: expected an integer within 8-30, got {length!r}")
+    if params.get("state", "present") == "present":
+        errors += _validate_vlans(params.get("vlans"), str(params.get("tenant") or ""))
+    return errors
+
+
+def _validate_vlans(vlans, tenant: str) -> list[str]:
+    if isinstance(vlans, int) and not isinstance(vlans, bool):
+        ok = 1 <= vlans <= MAX_NETWORKS
+        return [] if ok else [f"vlans: expected 1-{MAX_NETWORKS} networks, got {vlans}"]
+    if not isinstance(vlans, list) or not vlans:
+        return [f"vlans: expected a count (1-{MAX_NETWORKS}) or a list of networks like [{{name: compute}}], "
+                f"got {vlans!r}"]
+    errors, seen = [], set()
+    if len(vlans) > MAX_NETWORKS:
+        errors.append(f"vlans: at most {MAX_NETWORKS} networks, got {len(vlans)}")
+    for i, item in enumerate(vlans):
+        name = item.get("name") if isinstance(item, dict) else item
+        extra = sorted(set(item) - {"name"}) if isinstance(item, dict) else []
+        if extra:
+            errors.append(f"vlans[{i}]: unknown key(s) {', '.join(extra)}; a network has only a name")
+        if not isinstance(name, str) or not _NETWORK.match(name):
+            errors.append(f"vlans[{i}].name: expected lowercase letters, digits and '-', got {name!r}")
+        elif name in seen:
+            errors.append(f"vlans[{i}].name: network {name!r} is listed twice")
+        elif len(f"{tenant}-{name}") > VLAN_NAME_MAX:
+            errors.append(f"vlans[{i}].name: the VLAN name '{tenant}-{name}' exceeds {VLAN_NAME_MAX} characters")
+        seen.add(name)
+    return errors
+
+
+# -- the pool -------------------------------------------------------------------------------------
+
+def _parse_range(text, hexadecimal=False):
+    match = (_HEX_RANGE if hexadecimal else _RANGE).match(str(text or ""))
+    if not match:
+        return None
+    low, high = (int(g, 16 if hexadecimal else 10) for g in match.groups())
+    return (low, high) if low <= high else None
+
+
+def load_pool(nb, slug: str, container: str | None = None) -> dict:
+    """The pool's VLAN group, its ranges and its tenant prefix container; every problem at once."""
+    groups = nb.list(GROUPS, slug=slug)
+    if not groups:
+        _fail([f"pool: no VLAN group with slug {slug!r} in NetBox"])
+    group = groups[0]
+    cf = group.get("custom_fields") or {}
+    pool = {"slug": slug, "name": group["name"], "group_id": group["id"],
+            "vids": [tuple(r) for r in group.get("vid_ranges") or []], "asn": cf.get("pool_evpn_asn"),
+            "l3vni": _parse_range(cf.get("pool_l3vni")), "l2vni": _parse_range(cf.get("pool_l2vni")),
+            "ib_pkey": _parse_range(cf.get("pool_ib_pkey"), hexadecimal=True)}
+    errors = [f"pool {slug}: custom field pool_{key} is missing or not a range (got {cf.get('pool_' + key)!r})"
+              for key in ("l3vni", "l2vni", "ib_pkey") if pool[key] is None]
+    if not pool["vids"]:
+        errors.append(f"pool {slug}: the VLAN group has no vid_ranges")
+    if not isinstance(pool["asn"], int):
+        errors.append(f"pool {slug}: custom field pool_evpn_asn is not set")
+    pool["container"] = _container(nb, group, container, errors)
+    if errors:
+        _fail(errors)
+    return pool
+
+
+def _container(nb, group: dict, wanted: str | None, errors: list[str]) -> dict | None:
+    """The container prefix tenant subnets are carved from: the one given, else the tenant-pool container
+    the data model describes as 'tenant subnets of <group name>'."""
+    found = nb.list(PREFIXES, status="container", role=POOL_ROLE, **({"prefix": wanted} if wanted else {}))
+    if not wanted:
+        found = [p for p in found if p.get("description") == f"tenant subnets of {group['name']}"]
+    if len(found) != 1:
+        what = (f"container prefix {wanted}" if wanted
+                else f"container prefix described 'tenant subnets of {group['name']}'")
+        errors.append(f"pool {group['slug']}: expected one {what} (status container, role {POOL_ROLE}), "
+                      f"found {len(found)}")
+        return None
+    return {"id": found[0]["id"], "prefix": found[0]["prefix"]}
+
+
+# -- what exists -------------------------------------------------------------------------------------
+
+def _tenant(nb, slug: str) -> dict:
+    found = nb.list(TENANTS, slug=slug)
+    if not found:
+        _fail([f"tenant: no tenant {slug!r} in NetBox"])
+    return found[0]
+
+
+def vrf_name(tenant: str) -> str:
+    return f"gpucloud-{tenant}"
+
+
+def _vrfs(nb, tenant: dict) -> list[dict]:
+    return sorted(nb.list(VRFS, name=vrf_name(tenant["slug"]), tenant_id=tenant["id"]), key=lambda v: v["id"])
+
+
+def _vlans(nb, pool: dict, tenant: dict) -> list[dict]:
+    return nb.list(VLANS, group_id=pool["group_id"], tenant_id=tenant["id"])
+
+
+def _prefixes(nb, pool: dict, tenant: dict) -> list[dict]:
+    found = nb.list(PREFIXES, tenant_id=tenant["id"], within=pool["container"]["prefix"])
+    return sorted(found, key=lambda p: p["id"])
+
+
+def read_state(nb, pool: dict, tenant: dict) -> dict:
+    """The tenant's objects in this pool as NetBox holds them now."""
+    return {"tenant": tenant, "vrfs": _vrfs(nb, tenant), "vlans": _vlans(nb, pool, tenant),
+            "prefixes": _prefixes(nb, pool, tenant)}
+
+
+def _id(ref):
+    return ref.get("id") if isinstance(ref, dict) else ref
+
+
+def allocation(pool: dict, state: dict, names: list[str] | None = None) -> dict:
+    """The allocation the fabric config and ib_partition consume, from NetBox's objects."""
+    tenant = state["tenant"]
+    vrf = state["vrfs"][0] if state["vrfs"] else None
+    by_vlan: dict = {}
+    for prefix in state["prefixes"]:  # the VRF's prefix of a VLAN, else its reservation (lowest id first)
+        key = _id(prefix.get("vlan"))
+        if (prefix.get("vrf") and vrf and _id(prefix["vrf"]) == vrf["id"]) or key not in by_vlan:
+            by_vlan[key] = prefix
+    prefix_of_tenant = f"{tenant['slug']}-"
+    vlans = []
+    for vlan in sorted(state["vlans"], key=lambda v: v["vid"]):
+        network = vlan["name"][len(prefix_of_tenant):] if vlan["name"].startswith(prefix_of_tenant) else vlan["name"]
+        if names is not None and network not in names:
+            continue
+        prefix = by_vlan.get(vlan["id"])
+        net = ipaddress.ip_network(prefix["prefix"]) if prefix else None
+        vlans.append({"name": network, "vlan": vlan["name"], "vid": vlan["vid"],
+                      "l2vni": (vlan.get("custom_fields") or {}).get("l2vni"),
+                      "prefix": str(net) if net else None,
+                      "gateway": f"{net.network_address + 1}/{net.prefixlen}" if net else None})
+    rts = {"import": sorted(rt["name"] for rt in vrf.get("import_targets") or []) if vrf else [],
+           "export": sorted(rt["name"] for rt in vrf.get("export_targets") or []) if vrf else []}
+    return {"tenant": tenant["slug"], "pool": pool["slug"], "vrf": vrf["name"] if vrf else None,
+            "rd": vrf.get("rd") if vrf else None, "rts": rts,
+            "l3vni": (vrf.get("custom_fields") or {}).get("l3vni") if vrf else None,
+            "vlans": sorted(vlans, key=lambda v: names.index(v["name"])) if names else vlans,
+            "ib_pkey": (tenant.get("custom_fields") or {}).get("ib_pkey")}
+
+
+# -- free values -------------------------------------------------------------------------------------
+
+def _values(ranges) -> set[int]:
+    return {v for low, high in ranges for v in range(low, high + 1)}
+
+
+def _range_text(ranges, hexadecimal=False) -> str:
+    fmt = (lambda v: f"0x{v:04x}") if hexadecimal else str
+    return ", ".join(f"{fmt(low)}-{fmt(high)}" for low, high in ranges)
+
+
+def free_values(nb, pool: dict) -> dict:
+    """Per resource: the pool's values not in use, and how many are in use."""
+    used = {
+        "vid": {v["vid"] for v in nb.list(VLANS, group_id=pool["group_id"], fields="id,vid")},
+        "l2vni": {(v.get("custom_fields") or {}).get("l2vni") for v in nb.list(VLANS, fields="id,custom_fields")},
+        "l3vni": {(v.get("custom_fields") or {}).get("l3vni") for v in nb.list(VRFS, fields="id,custom_fields")},
+        "ib_pkey": {int(t["custom_fields"]["ib_pkey"], 16) for t in nb.list(TENANTS, fields="id,custom_fields")
+                    if (t.get("custom_fields") or {}).get("ib_pkey")},
+    }
+    ranges = {"vid": pool["vids"], "l2vni": [pool["l2vni"]], "l3vni": [pool["l3vni"]], "ib_pkey": [pool["ib_pkey"]]}
+    out = {}
+    for key, rng in ranges.items():
+        values = _values(rng)
+        out[key] = {"free": values - used[key], "in_use": len(values & used[key]),
+                    "range": _range_text(rng, hexadecimal=key == "ib_pkey")}
+    return out
+
+
+LABELS = {"vid": "VLAN ID", "l2vni": "L2VNI", "l3vni": "L3VNI", "ib_pkey": "IB partition key"}
+
+
+def exhausted(pool: dict, key: str, free: dict) -> str:
+    return (f"pool {pool['slug']}: no free {LABELS[key]} in {free[key]['range']} "
+            f"({free[key]['in_use']} in use)")
+
+
+def _prefix_slots(nb, pool: dict, length: int) -> tuple[int, list[str]]:
+    """How many /length prefixes the container still has room for, and the first few (check mode shows them)."""
+    blocks = nb.get(f"{PREFIXES}/{pool['container']['id']}/available-prefixes")
+    slots, first = 0, []
+    for block in blocks:
+        net = ipaddress.ip_network(block["prefix"])
+        if net.prefixlen <= length:
+            slots += 2 ** (length - net.prefixlen)
+            first.extend(str(s) for s in _take(net.subnets(new_prefix=length), MAX_NETWORKS - len(first)))
+    return slots, first
+
+
+def _take(iterator, n):
+    out = []
+    for item in iterator:
+        if len(out) >= n:
+            break
+        out.append(item)
+    return out
+
+
+def _plan(nb, pool: dict, state: dict, names: list[str], length: int) -> dict:
+    """What is missing and whether the pools can provide it; every exhausted pool at once, before any write."""
+    have = {v["name"] for v in state["vlans"]}
+    missing_vlans = [n for n in names if f"{state['tenant']['slug']}-{n}" not in have]
+    with_prefix = {_id(p.get("vlan")) for p in state["prefixes"] if not p.get("vrf")}
+    missing_prefixes = len(missing_vlans) + sum(
+        1 for v in state["vlans"] if v["id"] not in with_prefix and _network(state, v) in names)
+    need = {"l3vni": 0 if state["vrfs"] else 1, "vid": len(missing_vlans), "l2vni": len(missing_vlans),
+            "ib_pkey": 0 if (state["tenant"].get("custom_fields") or {}).get("ib_pkey") else 1}
+    free = free_values(nb, pool)
+    errors = [exhausted(pool, key, free) if not free[key]["free"] else
+              f"pool {pool['slug']}: only {len(free[key]['free'])} free {LABELS[key]} in {free[key]['range']} "
+              f"({free[key]['in_use']} in use), {count} needed"
+              for key, count in need.items() if count > len(free[key]["free"])]
+    slots, first = _prefix_slots(nb, pool, length)
+    if missing_prefixes > slots:
+        errors.append(f"pool {pool['slug']}: no room for {missing_prefixes} /{length} prefix(es) in "
+                      f"{pool['container']['prefix']} ({slots} free)")
+    if errors:
+        _fail(errors)
+    return {"missing_vlans": missing_vlans, "missing_prefixes": missing_prefixes, "free": free,
+            "first_prefixes": first}
+
+
+def _network(state: dict, vlan: dict) -> str:
+    head = f"{state['tenant']['slug']}-"
+    return vlan["name"][len(head):] if vlan["name"].startswith(head) else vlan["name"]
+
+
+# -- claiming values: create, and on NetBox's uniqueness refusal try another -----------------------------
+
+# Which value NetBox refuses, by the words of its message: its validation (400) or, when two requests pass
+# validation at the same time, the database's unique constraint (500 IntegrityError, "Key (rd)=...").
+CONFLICTS = {"l2vni": ("'l2vni'",), "l3vni": ("'l3vni'", "route distinguisher", "(rd)="),
+             "vid": ("VLAN ID", ", vid)="), "ib_pkey": ("'ib_pkey'",)}
+NAME_TAKEN = ("Group and Name", ", name)=")
+
+
+def _refused(exc: NetBoxError) -> set[str]:
+    if exc.status not in (400, 500):
+        return set()
+    return {key for key, words in CONFLICTS.items() if any(w in str(exc) for w in words)}
+
+
+def _name_taken(exc: NetBoxError) -> bool:
+    return exc.status in (400, 500) and any(w in str(exc) for w in NAME_TAKEN)
+
+
+def _settle(pool: dict, free: dict, key: str, value: int, holders, own_id: int, repatch) -> int:
+    """The post-commit check for a unique custom field, which NetBox validates before the insert but no
+    database constraint backs: two racers can both pass. Each claimant looks after its own commit and yields
+    (takes another value) if anyone else holds its value. The racer that commits last always sees the other,
+    so a duplicate never survives; at worst both yield and pick again."""
+    for _ in range(MAX_TRIES):
+        if not [i for i in holders(value) if i != own_id]:
+            return value
+        free[key]["free"].discard(value)
+        free[key]["in_use"] += 1
+        if not free[key]["free"]:
+            _fail([exhausted(pool, key, free)])
+        value = _rng.choice(sorted(free[key]["free"]))
+        try:
+            repatch(value)
+        except NetBoxError as exc:
+            if key not in _refused(exc):
+                raise
+    _fail([f"pool {pool['slug']}: gave up after {MAX_TRIES} contested claims of {key}"])
+
+
+def _claim(pool: dict, free: dict, keys: tuple[str, ...], attempt):
+    """Call attempt(values) with random free values of keys until NetBox accepts; refused values are dropped."""
+    for _ in range(MAX_TRIES):
+        for key in keys:
+            if not free[key]["free"]:
+                _fail([exhausted(pool, key, free)])
+        values = {key: _rng.choice(sorted(free[key]["free"])) for key in keys}
+        try:
+            result = attempt(values)
+        except NetBoxError as exc:
+            refused = _refused(exc) & set(keys)
+            if not refused:
+                raise
+            for key in refused:  # taken by someone else meanwhile: never offer it again in this run
+                free[key]["free"].discard(values[key])
+                free[key]["in_use"] += 1
+            continue
+        for key in keys:
+            free[key]["free"].discard(values[key])
+        return result
+    _fail([f"pool {pool['slug']}: gave up after {MAX_TRIES} refused claims of {', '.join(keys)}"])
+
+
+# -- present -------------------------------------------------------------------------------------------
+
+class _Run:
+    """One allocation run: the NetBox client, the pool, and what this run created (for the rollback)."""
+
+    def __init__(self, nb, pool: dict, tenant: dict, length: int):
+        self.nb, self.pool, self.tenant, self.length = nb, pool, tenant, length
+        self.created: list[tuple[str, int]] = []
+
+    def create(self, endpoint: str, body: dict) -> dict:
+        obj = self.nb.create(endpoint, [body])[0]
+        self.created.append((endpoint, obj["id"]))
+        return obj
+
+    def rollback(self) -> list[str]:
+        """Delete what this run created, newest first; returns what could not be deleted."""
+        left = []
+        for endpoint, oid in reversed(self.created):
+            try:
+                self.nb.request("DELETE", f"{endpoint}/{oid}")
+            except NetBoxError as exc:
+                if exc.status != 404:
+                    left.append(f"{endpoint}/{oid} ({exc})")
+        return left
+
+
+def _ensure_vrf(run: _Run, free: dict) -> dict:
+    nb, pool, tenant = run.nb, run.pool, run.tenant
+    vrfs = _vrfs(nb, tenant)
+    if not vrfs:
+        def attempt(values):
+            l3vni = values["l3vni"]
+            return run.create(VRFS, {"name": vrf_name(tenant["slug"]), "tenant": tenant["id"],
+                                     "rd": f"{pool['asn']}:{l3vni}", "enforce_unique": True,
+                                     "description": f"gpucloud tenant VRF ({pool['slug']})",
+                                     "custom_fields": {"l3vni": l3vni}})
+        vrf = _claim(pool, free, ("l3vni",), attempt)
+        _settle(pool, free, "l3vni", vrf["custom_fields"]["l3vni"],
+                lambda v: [x["id"] for x in nb.list(VRFS, cf_l3vni=v, fields="id")], vrf["id"],
+                lambda v: nb.update(VRFS, [{"id": vrf["id"], "rd": f"{pool['asn']}:{v}",
+                                            "custom_fields": {"l3vni": v}}]))
+        vrfs = _dedupe_vrfs(nb, tenant)
+    vrf = vrfs[0]
+    return _ensure_route_targets(run, vrf)
+
+
+def _dedupe_vrfs(nb, tenant: dict) -> list[dict]:
+    """Two runs for the same tenant may both create its VRF: the lowest id wins, the others are removed with
+    their prefixes (NetBox protects a VRF that still has prefixes; the winner's come from the reservations)."""
+    vrfs = _vrfs(nb, tenant)
+    for loser in vrfs[1:]:
+        _delete(nb, PREFIXES, [p["id"] for p in nb.list(PREFIXES, vrf_id=loser["id"])])
+        _delete(nb, VRFS, [loser["id"]])
+        _delete_unused_rts(nb, loser)
+    return vrfs[:1]
+
+
+def _rt_name(vrf: dict) -> str:
+    return vrf["rd"]  # RD and route targets are both <evpn_asn>:<l3vni>
+
+
+def _ensure_route_targets(run: _Run, vrf: dict) -> dict:
+    name = _rt_name(vrf)
+    want = {"import_targets": [name], "export_targets": [name]}
+    have = {k: sorted(rt["name"] for rt in vrf.get(k) or []) for k in want}
+    if have == want:
+        return vrf
+    found = run.nb.list(RTS, name=name)
+    if found:
+        rt = found[0]
+    else:
+        try:
+            rt = run.create(RTS, {"name": name, "tenant": run.tenant["id"],
+                                  "description": f"gpucloud {vrf['name']} L3VNI route target"})
+        except NetBoxError as exc:  # created meanwhile by a run for the same tenant
+            if exc.status not in (400, 500) or not run.nb.list(RTS, name=name):
+                raise
+            rt = run.nb.list(RTS, name=name)[0]
+    return run.nb.update(VRFS, [{"id": vrf["id"], "import_targets": [rt["id"]], "export_targets": [rt["id"]]}])[0]
+
+
+def _ensure_vlan(run: _Run, free: dict, network: str) -> dict:
+    nb, pool, tenant = run.nb, run.pool, run.tenant
+    name = f"{tenant['slug']}-{network}"
+
+    def attempt(values):
+        try:
+            return run.create(VLANS, {"name": name, "vid": values["vid"], "group": pool["group_id"],
+                                      "tenant": tenant["id"], "status": "active",
+                                      "description": f"gpucloud tenant network {network}",
+                                      "custom_fields": {"l2vni": values["l2vni"]}})
+        except NetBoxError as exc:
+            if _name_taken(exc):
+                return None  # a run for the same tenant created it first: adopt that one
+            raise
+
+    vlan = _claim(pool, free, ("vid", "l2vni"), attempt)
+    if vlan is not None:
+        _settle(pool, free, "l2vni", vlan["custom_fields"]["l2vni"],
+                lambda v: [x["id"] for x in nb.list(VLANS, cf_l2vni=v, fields="id")], vlan["id"],
+                lambda v: nb.update(VLANS, [{"id": vlan["id"], "custom_fields": {"l2vni": v}}]))
+    else:
+        found = nb.list(VLANS, group_id=pool["group_id"], name=name)
+        vlan = found[0] if found else None
+        if not vlan or _id(vlan.get("tenant")) != tenant["id"]:
+            _fail([f"pool {pool['slug']}: VLAN {name} exists but belongs to another tenant"])
+    return vlan
+
+
+def _reserve(run: _Run, vlan: dict, existing: list[dict]) -> None:
+    """The VLAN's block, reserved in the container's (global) table.
+
+    Why two prefixes per network: NetBox's available-prefixes counts only the container's own VRF, so a block
+    moved into the tenant VRF would be handed out again. The reservation stays in the global table, where
+    NetBox's serialised available-prefixes sees it; the tenant VRF gets a prefix with the same CIDR."""
+    nb, pool, tenant = run.nb, run.pool, run.tenant
+    if any(_id(p.get("vlan")) == vlan["id"] and not p.get("vrf") for p in existing):
+        return
+    try:
+        created = nb.request("POST", f"{PREFIXES}/{pool['container']['id']}/available-prefixes", payload={
+            "prefix_length": run.length, "tenant": tenant["id"], "vlan": vlan["id"], "status": "reserved",
+            "description": f"gpucloud reservation for tenant network {vlan['name']}"})
+    except NetBoxError as exc:
+        if exc.status == 409:
+            _fail([f"pool {pool['slug']}: no free /{run.length} prefix in {pool['container']['prefix']}"])
+        raise
+    run.created.append((PREFIXES, created["id"]))
+    _dedupe_reservations(nb, pool, tenant)
+
+
+def _reservations(nb, pool: dict, tenant: dict) -> dict[int, list[dict]]:
+    """The tenant's reservations per VLAN id, lowest id first."""
+    out: dict[int, list[dict]] = {}
+    for p in _prefixes(nb, pool, tenant):
+        if not p.get("vrf") and _id(p.get("vlan")):
+            out.setdefault(_id(p["vlan"]), []).append(p)
+    return out
+
+
+def _dedupe_reservations(nb, pool: dict, tenant: dict) -> dict[int, dict]:
+    """A run for the same tenant may have reserved a block for the same VLAN too: the lowest id stays."""
+    found = _reservations(nb, pool, tenant)
+    _delete(nb, PREFIXES, [p["id"] for ps in found.values() for p in ps[1:]])
+    return {vlan: ps[0] for vlan, ps in found.items()}
+
+
+def _sync_vrf_prefixes(nb, pool: dict, tenant: dict, vrf: dict, created: list | None = None) -> None:
+    """Make the tenant VRF hold exactly one prefix per reservation, with its CIDR and VLAN."""
+    reserved = _dedupe_reservations(nb, pool, tenant)
+    want = {(str(r["prefix"]), vlan) for vlan, r in reserved.items()}
+    have = {}
+    stale = []
+    for p in sorted(nb.list(PREFIXES, vrf_id=vrf["id"]), key=lambda p: p["id"]):
+        key = (str(p["prefix"]), _id(p.get("vlan")))
+        if key in want and key not in have:
+            have[key] = p
+        else:
+            stale.append(p["id"])
+    _delete(nb, PREFIXES, stale)
+    for cidr, vlan in sorted(want - set(have)):
+        body = {"prefix": cidr, "vrf": vrf["id"], "vlan": vlan, "tenant": tenant["id"], "status": "active",
+                "description": "gpucloud tenant network"}
+        try:
+            obj = nb.create(PREFIXES, [body])[0]
+        except NetBoxError as exc:  # created meanwhile by a run for the same tenant (enforce_unique VRF)
+            if exc.status == 400 and "Duplicate prefix" in str(exc):
+                continue
+            raise
+        if created is not None:
+            created.append((PREFIXES, obj["id"]))
+
+
+def _ensure_pkey(run: _Run, free: dict) -> None:
+    nb, pool, tenant = run.nb, run.pool, run.tenant
+    if (_tenant(nb, tenant["slug"]).get("custom_fields") or {}).get("ib_pkey"):
+        return  # set meanwhile by a run for the same tenant
+
+    def write(value):
+        return nb.update(TENANTS, [{"id": tenant["id"], "custom_fields": {"ib_pkey": f"0x{value:04x}"}}])
+
+    pkey = _claim(pool, free, ("ib_pkey",), lambda values: values["ib_pkey"] if write(values["ib_pkey"]) else None)
+    _settle(pool, free, "ib_pkey", pkey,
+            lambda v: [x["id"] for x in nb.list(TENANTS, cf_ib_pkey=f"0x{v:04x}", fields="id")], tenant["id"], write)
+
+
+def _apply(run: _Run, plan: dict, names: list[str]) -> None:
+    free = plan["free"]
+    vrf = _ensure_vrf(run, free)
+    for network in plan["missing_vlans"]:
+        _ensure_vlan(run, free, network)
+    existing = _prefixes(run.nb, run.pool, run.tenant)
+    for vlan in _vlans(run.nb, run.pool, run.tenant):
+        if _network({"tenant": run.tenant}, vlan) in names:
+            _reserve(run, vlan, existing)
+    _sync_vrf_prefixes(run.nb, run.pool, run.tenant, vrf, run.created)
+    _ensure_pkey(run, free)
+
+
+def _converge(nb, pool: dict, tenant: dict) -> None:
+    """The last word on a same-tenant race: one VRF (lowest id), one reservation per VLAN (lowest id), and the
+    VRF's prefixes matching the reservations."""
+    vrfs = _dedupe_vrfs(nb, tenant)
+    if vrfs:
+        _sync_vrf_prefixes(nb, pool, tenant, vrfs[0])
+
+
+def _planned(pool: dict, state: dict, plan: dict, names: list[str], length: int) -> dict:
+    """Check mode: the allocation with the values a run would most likely take (the lowest free ones;
+    a real run picks at random and may differ)."""
+    alloc = allocation(pool, state, names)
+    free = {k: sorted(v["free"]) for k, v in plan["free"].items()}
+    if alloc["vrf"] is None:
+        l3vni = free["l3vni"][0]
+        rt = f"{pool['asn']}:{l3vni}"
+        alloc.update(vrf=vrf_name(state["tenant"]["slug"]), rd=rt, l3vni=l3vni, rts={"import": [rt], "export": [rt]})
+    prefixes = iter(plan["first_prefixes"])
+    for vlan in alloc["vlans"]:
+        if vlan["prefix"] is None:
+            vlan["prefix"] = next(prefixes, None)
+    for i, network in enumerate(plan["missing_vlans"]):
+        alloc["vlans"].append({"name": network, "vlan": f"{state['tenant']['slug']}-{network}",
+                               "vid": free["vid"][i], "l2vni": free["l2vni"][i], "prefix": next(prefixes, None)})
+    alloc["vlans"].sort(key=lambda v: names.index(v["name"]))
+    for vlan in alloc["vlans"]:
+        net = ipaddress.ip_network(vlan["prefix"]) if vlan.get("prefix") else None
+        vlan["gateway"] = f"{net.network_address + 1}/{net.prefixlen}" if net else None
+    if alloc["ib_pkey"] is None:
+        alloc["ib_pkey"] = f"0x{free['ib_pkey'][0]:04x}"
+    return alloc
+
+
+def _complete(state: dict, alloc: dict) -> bool:
+    """One VRF with its route targets and the pkey set; the VRF holds exactly the reservations' CIDRs."""
+    if len(state["vrfs"]) != 1 or not alloc["ib_pkey"] or alloc["rts"] != {"import": [alloc["rd"]],
+                                                                            "export": [alloc["rd"]]}:
+        return False
+    vrf = state["vrfs"][0]["id"]
+    reserved = [(str(p["prefix"]), _id(p.get("vlan"))) for p in state["prefixes"] if not p.get("vrf")]
+    in_vrf = [(str(p["prefix"]), _id(p.get("vlan"))) for p in state["prefixes"] if _id(p.get("vrf")) == vrf]
+    others = [p for p in state["prefixes"] if p.get("vrf") and _id(p["vrf"]) != vrf]
+    return sorted(reserved) == sorted(in_vrf) and len(set(reserved)) == len(reserved) and not others
+
+
+def present(nb, tenant_slug: str, pool_slug: str, vlans, prefix_length: int = 24, check_mode: bool = False,
+            container: str | None = None) -> dict:
+    """Ensure the tenant's allocation; returns {changed, allocation, diff}."""
+    errors = validate({"tenant": tenant_slug, "pool": pool_slug, "vlans": vlans, "prefix_length": prefix_length})
+    if errors:
+        _fail(errors)
+    names = network_names(vlans)
+    pool = load_pool(nb, pool_slug, container)
+    tenant = _tenant(nb, tenant_slug)
+    state = read_state(nb, pool, tenant)
+    before = allocation(pool, state, names)
+    plan = _plan(nb, pool, state, names, prefix_length)
+    complete = not plan["missing_vlans"] and not plan["missing_prefixes"] and _complete(state, before)
+    if complete or check_mode:
+        after = before if complete else _planned(pool, state, plan, names, prefix_length)
+        return {"changed": before != after, "allocation": after, "diff": {"before": before, "after": after}}
+    run = _Run(nb, pool, tenant, prefix_length)
+    try:
+        _apply(run, plan, names)
+    except (TenantNetworkError, NetBoxError) as exc:
+        left = run.rollback()
+        note = f" (rolled back what this run created{'; left behind: ' + ', '.join(left) if left else ''})"
+        if isinstance(exc, TenantNetworkError):
+            raise TenantNetworkError(str(exc) + note, [e + note for e in exc.errors]) from None
+        raise NetBoxError(str(exc) + note, exc.status) from None
+    _converge(nb, pool, tenant)
+    after = allocation(pool, read_state(nb, pool, _tenant(nb, tenant_slug)), names)
+    return {"changed": before != after, "allocation": after, "diff": {"before": before, "after": after}}
+
+
+# -- absent -------------------------------------------------------------------------------------------
+
+def _delete(nb, endpoint: str, ids: list[int]) -> None:
+    """Bulk delete; objects a concurrent run for the same tenant deleted first are not an error."""
+    if not ids:
+        return
+    try:
+        nb.request("DELETE", endpoint, payload=[{"id": i} for i in ids])
+    except NetBoxError as exc:
+        if exc.status != 400 or "does not exist" not in str(exc):
+            raise
+        for i in ids:  # the bulk call is atomic and deleted nothing: one by one, skipping the gone
+            try:
+                nb.request("DELETE", f"{endpoint}/{i}")
+            except NetBoxError as one:
+                if one.status != 404:
+                    raise
+
+
+def _delete_unused_rts(nb, vrf: dict) -> None:
+    """Delete the VRF's route targets that no other VRF imports or exports."""
+    for rt in {rt["id"]: rt for k in ("import_targets", "export_targets") for rt in vrf.get(k) or []}.values():
+        users = nb.list(VRFS, import_target_id=rt["id"]) + nb.list(VRFS, export_target_id=rt["id"])
+        if not [v for v in users if v["id"] != vrf["id"]]:
+            try:
+                _delete(nb, RTS, [rt["id"]])
+            except NetBoxError as exc:
+                if exc.status != 404:
+                    raise
+
+
+def absent(nb, tenant_slug: str, pool_slug: str, check_mode: bool = False, container: str | None = None) -> dict:
+    """Release everything the tenant holds in the pool: prefixes, VLANs, VRF, route targets, ib_pkey.
+
+    Deleted in dependency order (prefixes before the VLANs and VRF they point at); every step reads
+    what is left, so after a failure a re-run finishes the release."""
+    errors = validate({"tenant": tenant_slug, "pool": pool_slug, "prefix_length": 24, "state": "absent"})
+    if errors:
+        _fail(errors)
+    pool = load_pool(nb, pool_slug, container)
+    tenant = _tenant(nb, tenant_slug)
+    state = read_state(nb, pool, tenant)
+    before = allocation(pool, state)
+    vrf_ids = {v["id"] for v in state["vrfs"]}
+    vlan_ids = {v["id"] for v in state["vlans"]}
+    prefixes = [p["id"] for p in state["prefixes"]
+                if _id(p.get("vrf")) in vrf_ids or _id(p.get("vlan")) in vlan_ids]
+    pkey = (tenant.get("custom_fields") or {}).get("ib_pkey")
+    after = {"tenant": tenant_slug, "pool": pool_slug, "vrf": None, "rd": None, "rts": {"import": [], "export": []},
+             "l3vni": None, "vlans": [], "ib_pkey": None}
+    released = {"prefixes": sorted({p["prefix"] for p in state["prefixes"] if p["id"] in prefixes}),
+                "vlans": sorted(v["vid"] for v in state["vlans"]), "vrfs": [v["name"] for v in state["vrfs"]],
+                "ib_pkey": pkey}
+    if not check_mode:
+        _delete(nb, PREFIXES, prefixes)
+        _delete(nb, VLANS, sorted(vlan_ids))
+        for vrf in state["vrfs"]:
+            _delete(nb, PREFIXES, [p["id"] for p in nb.list(PREFIXES, vrf_id=vrf["id"])])  # carved by a racer
+            _delete(nb, VRFS, [vrf["id"]])
+            _delete_unused_rts(nb, vrf)
+        if pkey:
+            nb.update(TENANTS, [{"id": tenant["id"], "custom_fields": {"ib_pkey": None}}])
+    return {"changed": before != after, "allocation": after, "released": released,
+            "diff": {"before": before, "after": after}}
