@@ -4,8 +4,14 @@
 
 Per tenant: one VRF (gpucloud-<tenant>, RD and route targets <evpn_asn>:<l3vni>, custom field l3vni),
 one VLAN per network in the pool's VLAN group (VID from its vid_ranges, custom field l2vni, name
-<tenant>-<network>), one prefix per VLAN carved from the pool's tenant prefix container, and the
-tenant's ib_pkey. Read first, allocate only what is missing: a tenant keeps its allocation.
+<tenant>-<network>), one VLAN <tenant>-l3vni in the same group (the VID SONiC maps the L3VNI through),
+one prefix per network VLAN carved from the pool's tenant prefix container, and the tenant's ib_pkey.
+Read first, allocate only what is missing: a tenant keeps its allocation.
+
+The allocation returned is a tenant item of the fabric config's input (fabric_schema.TENANT) as is:
+route_targets {import, export}, gateway a bare address (the length is the prefix's), l3vni_vid, and
+vrf the switch-side VRF name vrf<l3vni> (Linux netdev names hold 15 characters, too few for
+gpucloud-<tenant>, the VRF's name in NetBox).
 
 NetBox has no transaction across API calls, so NetBox's own uniqueness is the arbiter between
 concurrent allocators: VLAN (group, VID) and (group, name), VRF RD, the unique custom fields l3vni,
@@ -38,7 +44,9 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _NETWORK = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 _HEX_RANGE = re.compile(r"^0x([0-9a-fA-F]{1,4})-0x([0-9a-fA-F]{1,4})$")
-VLAN_NAME_MAX = 64
+VLAN_NAME_MAX = 64  # NetBox's limit on a VLAN's name
+NETWORK_NAME_MAX = 32  # the fabric config's limit on a tenant VLAN's name
+L3VNI_NETWORK = "l3vni"  # <tenant>-l3vni is the tenant's L3VNI VLAN, so no network may take that name
 _rng = random.SystemRandom()
 
 
@@ -70,6 +78,9 @@ def validate(params: dict) -> list[str]:
         if not _SLUG.match(str(params.get(field) or "")):
             errors.append(f"{field}: expected a NetBox slug (lowercase letters, digits, '-', '_'), "
                           f"got {params.get(field)!r}")
+        elif field == "tenant" and len(l3vni_vlan_name(params[field])) > VLAN_NAME_MAX:
+            errors.append(f"tenant: the L3VNI VLAN name '{l3vni_vlan_name(params[field])}' exceeds {VLAN_NAME_MAX} "
+                          "characters")
     length = params.get("prefix_length")
     if not isinstance(length, int) or isinstance(length, bool) or not 8 <= length <= 30:
         errors.append(f"prefix_length: expected an integer within 8-30, got {length!r}")
@@ -97,6 +108,10 @@ def _validate_vlans(vlans, tenant: str) -> list[str]:
             errors.append(f"vlans[{i}].name: expected lowercase letters, digits and '-', got {name!r}")
         elif name in seen:
             errors.append(f"vlans[{i}].name: network {name!r} is listed twice")
+        elif name == L3VNI_NETWORK:
+            errors.append(f"vlans[{i}].name: {L3VNI_NETWORK!r} is reserved for the tenant's L3VNI VLAN")
+        elif len(name) > NETWORK_NAME_MAX:
+            errors.append(f"vlans[{i}].name: at most {NETWORK_NAME_MAX} characters, got {len(name)}")
         elif len(f"{tenant}-{name}") > VLAN_NAME_MAX:
             errors.append(f"vlans[{i}].name: the VLAN name '{tenant}-{name}' exceeds {VLAN_NAME_MAX} characters")
         seen.add(name)
@@ -161,7 +176,22 @@ def _tenant(nb, slug: str) -> dict:
 
 
 def vrf_name(tenant: str) -> str:
+    """The VRF's name in NetBox."""
     return f"gpucloud-{tenant}"
+
+
+def device_vrf(l3vni: int | None) -> str | None:
+    """The VRF's name on the switches: unique as the L3VNI is, and at most 15 characters (a Linux netdev)."""
+    return f"vrf{l3vni}" if l3vni is not None else None
+
+
+def l3vni_vlan_name(tenant: str) -> str:
+    return f"{tenant}-{L3VNI_NETWORK}"
+
+
+def _l3vni_vlan(state: dict) -> dict | None:
+    name = l3vni_vlan_name(state["tenant"]["slug"])
+    return next((v for v in state["vlans"] if v["name"] == name), None)
 
 
 def _vrfs(nb, tenant: dict) -> list[dict]:
@@ -188,7 +218,8 @@ def _id(ref):
 
 
 def allocation(pool: dict, state: dict, names: list[str] | None = None) -> dict:
-    """The allocation the fabric config and ib_partition consume, from NetBox's objects."""
+    """The allocation the fabric config (a tenant item of fabric_schema.INPUT) and ib_partition consume,
+    from NetBox's objects."""
     tenant = state["tenant"]
     vrf = state["vrfs"][0] if state["vrfs"] else None
     by_vlan: dict = {}
@@ -197,24 +228,30 @@ def allocation(pool: dict, state: dict, names: list[str] | None = None) -> dict:
         if (prefix.get("vrf") and vrf and _id(prefix["vrf"]) == vrf["id"]) or key not in by_vlan:
             by_vlan[key] = prefix
     prefix_of_tenant = f"{tenant['slug']}-"
+    l3vni_vlan = _l3vni_vlan(state)
     vlans = []
     for vlan in sorted(state["vlans"], key=lambda v: v["vid"]):
+        if vlan is l3vni_vlan:
+            continue
         network = vlan["name"][len(prefix_of_tenant):] if vlan["name"].startswith(prefix_of_tenant) else vlan["name"]
         if names is not None and network not in names:
             continue
         prefix = by_vlan.get(vlan["id"])
         net = ipaddress.ip_network(prefix["prefix"]) if prefix else None
-        vlans.append({"name": network, "vlan": vlan["name"], "vid": vlan["vid"],
-                      "l2vni": (vlan.get("custom_fields") or {}).get("l2vni"),
-                      "prefix": str(net) if net else None,
-                      "gateway": f"{net.network_address + 1}/{net.prefixlen}" if net else None})
+        vlans.append({"name": network, "vid": vlan["vid"], "l2vni": (vlan.get("custom_fields") or {}).get("l2vni"),
+                      "prefix": str(net) if net else None, "gateway": gateway(net)})
     rts = {"import": sorted(rt["name"] for rt in vrf.get("import_targets") or []) if vrf else [],
            "export": sorted(rt["name"] for rt in vrf.get("export_targets") or []) if vrf else []}
-    return {"tenant": tenant["slug"], "pool": pool["slug"], "vrf": vrf["name"] if vrf else None,
-            "rd": vrf.get("rd") if vrf else None, "rts": rts,
-            "l3vni": (vrf.get("custom_fields") or {}).get("l3vni") if vrf else None,
+    l3vni = (vrf.get("custom_fields") or {}).get("l3vni") if vrf else None
+    return {"tenant": tenant["slug"], "vrf": device_vrf(l3vni), "rd": vrf.get("rd") if vrf else None,
+            "route_targets": rts, "l3vni": l3vni, "l3vni_vid": l3vni_vlan["vid"] if l3vni_vlan else None,
             "vlans": sorted(vlans, key=lambda v: names.index(v["name"])) if names else vlans,
             "ib_pkey": (tenant.get("custom_fields") or {}).get("ib_pkey")}
+
+
+def gateway(net) -> str | None:
+    """A network's gateway: its first address, bare (the fabric config takes the length from the prefix)."""
+    return str(net.network_address + 1) if net else None
 
 
 # -- free values -------------------------------------------------------------------------------------
@@ -279,10 +316,12 @@ def _plan(nb, pool: dict, state: dict, names: list[str], length: int) -> dict:
     """What is missing and whether the pools can provide it; every exhausted pool at once, before any write."""
     have = {v["name"] for v in state["vlans"]}
     missing_vlans = [n for n in names if f"{state['tenant']['slug']}-{n}" not in have]
+    missing_l3vni_vlan = _l3vni_vlan(state) is None
     with_prefix = {_id(p.get("vlan")) for p in state["prefixes"] if not p.get("vrf")}
     missing_prefixes = len(missing_vlans) + sum(
         1 for v in state["vlans"] if v["id"] not in with_prefix and _network(state, v) in names)
-    need = {"l3vni": 0 if state["vrfs"] else 1, "vid": len(missing_vlans), "l2vni": len(missing_vlans),
+    need = {"l3vni": 0 if state["vrfs"] else 1, "vid": len(missing_vlans) + missing_l3vni_vlan,
+            "l2vni": len(missing_vlans),
             "ib_pkey": 0 if (state["tenant"].get("custom_fields") or {}).get("ib_pkey") else 1}
     free = free_values(nb, pool)
     errors = [exhausted(pool, key, free) if not free[key]["free"] else
@@ -295,8 +334,8 @@ def _plan(nb, pool: dict, state: dict, names: list[str], length: int) -> dict:
                       f"{pool['container']['prefix']} ({slots} free)")
     if errors:
         _fail(errors)
-    return {"missing_vlans": missing_vlans, "missing_prefixes": missing_prefixes, "free": free,
-            "first_prefixes": first}
+    return {"missing_vlans": missing_vlans, "missing_l3vni_vlan": missing_l3vni_vlan,
+            "missing_prefixes": missing_prefixes, "free": free, "first_prefixes": first}
 
 
 def _network(state: dict, vlan: dict) -> str:
@@ -449,22 +488,26 @@ def _ensure_route_targets(run: _Run, vrf: dict) -> dict:
 
 
 def _ensure_vlan(run: _Run, free: dict, network: str) -> dict:
+    """A network's VLAN (VID and L2VNI), or with network L3VNI_NETWORK the tenant's L3VNI VLAN (a VID only)."""
     nb, pool, tenant = run.nb, run.pool, run.tenant
     name = f"{tenant['slug']}-{network}"
+    l3 = network == L3VNI_NETWORK
 
     def attempt(values):
+        body = {"name": name, "vid": values["vid"], "group": pool["group_id"], "tenant": tenant["id"],
+                "status": "active", "description": ("gpucloud tenant L3VNI VLAN" if l3
+                                                    else f"gpucloud tenant network {network}")}
+        if not l3:
+            body["custom_fields"] = {"l2vni": values["l2vni"]}
         try:
-            return run.create(VLANS, {"name": name, "vid": values["vid"], "group": pool["group_id"],
-                                      "tenant": tenant["id"], "status": "active",
-                                      "description": f"gpucloud tenant network {network}",
-                                      "custom_fields": {"l2vni": values["l2vni"]}})
+            return run.create(VLANS, body)
         except NetBoxError as exc:
             if _name_taken(exc):
                 return None  # a run for the same tenant created it first: adopt that one
             raise
 
-    vlan = _claim(pool, free, ("vid", "l2vni"), attempt)
-    if vlan is not None:
+    vlan = _claim(pool, free, ("vid",) if l3 else ("vid", "l2vni"), attempt)
+    if vlan is not None and not l3:
         _settle(pool, free, "l2vni", vlan["custom_fields"]["l2vni"],
                 lambda v: [x["id"] for x in nb.list(VLANS, cf_l2vni=v, fields="id")], vlan["id"],
                 lambda v: nb.update(VLANS, [{"id": vlan["id"], "custom_fields": {"l2vni": v}}]))
@@ -555,6 +598,8 @@ def _ensure_pkey(run: _Run, free: dict) -> None:
 def _apply(run: _Run, plan: dict, names: list[str]) -> None:
     free = plan["free"]
     vrf = _ensure_vrf(run, free)
+    if plan["missing_l3vni_vlan"]:
+        _ensure_vlan(run, free, L3VNI_NETWORK)
     for network in plan["missing_vlans"]:
         _ensure_vlan(run, free, network)
     existing = _prefixes(run.nb, run.pool, run.tenant)
@@ -581,27 +626,29 @@ def _planned(pool: dict, state: dict, plan: dict, names: list[str], length: int)
     if alloc["vrf"] is None:
         l3vni = free["l3vni"][0]
         rt = f"{pool['asn']}:{l3vni}"
-        alloc.update(vrf=vrf_name(state["tenant"]["slug"]), rd=rt, l3vni=l3vni, rts={"import": [rt], "export": [rt]})
+        alloc.update(vrf=device_vrf(l3vni), rd=rt, l3vni=l3vni, route_targets={"import": [rt], "export": [rt]})
+    if alloc["l3vni_vid"] is None:  # after the networks' VIDs
+        alloc["l3vni_vid"] = free["vid"][len(plan["missing_vlans"])]
     prefixes = iter(plan["first_prefixes"])
     for vlan in alloc["vlans"]:
         if vlan["prefix"] is None:
             vlan["prefix"] = next(prefixes, None)
     for i, network in enumerate(plan["missing_vlans"]):
-        alloc["vlans"].append({"name": network, "vlan": f"{state['tenant']['slug']}-{network}",
-                               "vid": free["vid"][i], "l2vni": free["l2vni"][i], "prefix": next(prefixes, None)})
+        alloc["vlans"].append({"name": network, "vid": free["vid"][i], "l2vni": free["l2vni"][i],
+                               "prefix": next(prefixes, None)})
     alloc["vlans"].sort(key=lambda v: names.index(v["name"]))
     for vlan in alloc["vlans"]:
-        net = ipaddress.ip_network(vlan["prefix"]) if vlan.get("prefix") else None
-        vlan["gateway"] = f"{net.network_address + 1}/{net.prefixlen}" if net else None
+        vlan["gateway"] = gateway(ipaddress.ip_network(vlan["prefix"]) if vlan.get("prefix") else None)
     if alloc["ib_pkey"] is None:
         alloc["ib_pkey"] = f"0x{free['ib_pkey'][0]:04x}"
     return alloc
 
 
 def _complete(state: dict, alloc: dict) -> bool:
-    """One VRF with its route targets and the pkey set; the VRF holds exactly the reservations' CIDRs."""
-    if len(state["vrfs"]) != 1 or not alloc["ib_pkey"] or alloc["rts"] != {"import": [alloc["rd"]],
-                                                                            "export": [alloc["rd"]]}:
+    """One VRF with its route targets, the L3VNI VLAN and the pkey set; the VRF holds exactly the
+    reservations' CIDRs."""
+    if len(state["vrfs"]) != 1 or not alloc["ib_pkey"] or alloc["l3vni_vid"] is None or \
+            alloc["route_targets"] != {"import": [alloc["rd"]], "export": [alloc["rd"]]}:
         return False
     vrf = state["vrfs"][0]["id"]
     reserved = [(str(p["prefix"]), _id(p.get("vlan"))) for p in state["prefixes"] if not p.get("vrf")]
@@ -688,8 +735,8 @@ def absent(nb, tenant_slug: str, pool_slug: str, check_mode: bool = False, conta
     prefixes = [p["id"] for p in state["prefixes"]
                 if _id(p.get("vrf")) in vrf_ids or _id(p.get("vlan")) in vlan_ids]
     pkey = (tenant.get("custom_fields") or {}).get("ib_pkey")
-    after = {"tenant": tenant_slug, "pool": pool_slug, "vrf": None, "rd": None, "rts": {"import": [], "export": []},
-             "l3vni": None, "vlans": [], "ib_pkey": None}
+    after = {"tenant": tenant_slug, "vrf": None, "rd": None, "route_targets": {"import": [], "export": []},
+             "l3vni": None, "l3vni_vid": None, "vlans": [], "ib_pkey": None}
     released = {"prefixes": sorted({p["prefix"] for p in state["prefixes"] if p["id"] in prefixes}),
                 "vlans": sorted(v["vid"] for v in state["vlans"]), "vrfs": [v["name"] for v in state["vrfs"]],
                 "ib_pkey": pkey}

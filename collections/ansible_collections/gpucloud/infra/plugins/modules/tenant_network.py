@@ -14,8 +14,11 @@ description:
     C(tenant-pool) described C(tenant subnets of <group name>) (or O(prefix_container)) the subnet pool.
   - "For the tenant it ensures: one VRF C(gpucloud-<tenant>) with RD and import/export route target
     C(<evpn_asn>:<l3vni>) and custom field C(l3vni); one VLAN C(<tenant>-<network>) per network in the VLAN group
-    with custom field C(l2vni); one prefix per VLAN carved from the container, assigned the VRF, the VLAN and the
-    tenant; and the tenant's custom field C(ib_pkey)."
+    with custom field C(l2vni); one VLAN C(<tenant>-l3vni) in the same group whose VID carries the L3VNI on
+    switches that map a VNI through a VLAN (SONiC); one prefix per network VLAN carved from the container,
+    assigned the VRF, the VLAN and the tenant; and the tenant's custom field C(ib_pkey)."
+  - The returned RV(allocation) is one item of the fabric config's C(tenants) input as it is (see
+    C(module_utils/fabric_schema.py), C(TENANT)).
   - Idempotent. What the tenant already holds is read first and kept; only missing pieces are allocated, so the
     same tenant always gets the same allocation. Check and diff modes are supported.
   - Safe under concurrency. NetBox's uniqueness is the arbiter (VLAN VID and name in the group, VRF RD, the unique
@@ -48,7 +51,8 @@ options:
   vlans:
     description:
       - "The tenant's networks, for O(state=present). A count N gives networks C(net1) .. C(netN); a list names
-        them, e.g. C([{name: compute}, {name: storage}]). At most 64."
+        them, e.g. C([{name: compute}, {name: storage}]). At most 64, names at most 32 characters; C(l3vni) is
+        reserved (the L3VNI VLAN's)."
       - Networks the tenant already holds but that are not listed are kept (and not returned).
     type: raw
     default: 1
@@ -93,32 +97,41 @@ EXAMPLES = r"""
 
 RETURN = r"""
 allocation:
-  description: The tenant's allocation (after the run; in check mode what would be allocated; with
-    O(state=absent) the empty allocation).
+  description:
+    - The tenant's allocation (after the run; in check mode what would be allocated; with O(state=absent) the
+      empty allocation, all values null).
+    - An item of the fabric config's C(tenants) input as it is (C(fabric_schema.TENANT)).
   returned: always
   type: dict
   contains:
-    tenant: {description: Tenant slug., type: str}
-    pool: {description: Pool (VLAN group) slug., type: str}
-    vrf: {description: VRF name., type: str, sample: gpucloud-acme}
+    tenant: {description: Tenant slug., type: str, sample: acme}
+    vrf:
+      description: The VRF's name on the switches, C(vrf<l3vni>) (a Linux VRF device holds at most 15 characters;
+        in NetBox the VRF is named C(gpucloud-<tenant>)).
+      type: str
+      sample: vrf50017
     rd: {description: Route distinguisher., type: str, sample: "65000:50017"}
-    rts:
+    route_targets:
       description: Import and export route targets.
       type: dict
       sample: {import: ["65000:50017"], export: ["65000:50017"]}
     l3vni: {description: The VRF's L3VNI., type: int, sample: 50017}
+    l3vni_vid:
+      description: VID of the tenant's L3VNI VLAN C(<tenant>-l3vni), from the pool's VLAN range.
+      type: int
+      sample: 2417
     vlans:
-      description: One entry per requested network, by VID.
+      description: One entry per requested network, in the order requested;
+        the NetBox VLAN is named C(<tenant>-<name>).
       type: list
       elements: dict
-      sample: [{name: compute, vlan: acme-compute, vid: 1203, l2vni: 101733, prefix: 10.200.7.0/24,
-                gateway: 10.200.7.1/24}]
+      sample: [{name: compute, vid: 1203, l2vni: 101733, prefix: 10.200.7.0/24, gateway: 10.200.7.1}]
     ib_pkey: {description: The tenant's InfiniBand partition key., type: str, sample: "0x1a2b"}
 released:
   description: What was (or in check mode would be) released.
   returned: state=absent
   type: dict
-  sample: {prefixes: [10.200.7.0/24], vlans: [1203], vrfs: [gpucloud-acme], ib_pkey: "0x1a2b"}
+  sample: {prefixes: [10.200.7.0/24], vlans: [1203, 2417], vrfs: [gpucloud-acme], ib_pkey: "0x1a2b"}
 """
 
 
