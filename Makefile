@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NODES ?= 32
 
-.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs bench-bios bench-image
+.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs bench-bios bench-image bench-fabric
 
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
@@ -43,3 +43,6 @@ bench-bios: setup
 
 bench-image: setup
 	$(PY) bench/image.py
+
+bench-fabric: setup
+	$(PY) bench/fabric.py

@@ -1,7 +1,7 @@
 """The demo: services up, data model and a demo fleet in NetBox, one tenant's inventory graph, and a
 tenant job launched through the `gpucloud` CLI, streamed live and traced in NetBox's journal.
 
-Later stages (placement, fabric, clusters) extend this same entry point.
+Later stages (placement, clusters) extend this same entry point.
 """
 
 import json
@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from lab.demo_image import golden_image
+from lab.demo_network import tenant_networks
 from lab.fleet_plan import TENANTS, plan
 from lab.seed import ensure_fleet
 from lab.settings import Settings
@@ -56,6 +57,7 @@ def run(s: Settings, nodes: int) -> None:
     run_job(s, env, sorted(srv.name for srv in fleet.servers if srv.tenant == DEMO_TENANT)[:2])
     tune_bios(s, env, fleet)
     golden_image(s, env, fleet)
+    tenant_networks(s, env)
     print(f"demo done in {time.monotonic() - started:.0f}s. NetBox UI: {s.netbox_url}  "
           f"(source {s.env_file} to use the playbooks)")
 

@@ -1,7 +1,8 @@
 """Writes a planned demo fleet into NetBox with bulk API calls, creating only what is missing.
 
 Order matters and mirrors NetBox's dependencies: tenants and locations, racks, devices (which
-instantiate their interface templates), IP addresses on interfaces, primary/OOB IPs, cables.
+instantiate their interface templates), IP addresses on interfaces, primary/OOB IPs, the switches'
+underlay (ASN, loopback and point-to-point addresses), cables.
 Lookups go by id maps fetched once with `fields=`, so NetBox resolves no nested references.
 """
 
@@ -10,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBox
 from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_reconcile import reconcile
-from lab.fleet_plan import BMC_CREDENTIAL_REF, BMC_NET, MGMT_NET, TENANTS, Fleet
+from lab.fleet_plan import BMC_CREDENTIAL_REF, BMC_NET, LOOPBACK_NET, MGMT_NET, P2P_NET, TENANTS, Fleet
 
 # NetBox spends ~0.2 CPU-s per device (component instantiation, signals, change log) on this
 # class of machine; bulk requests remove the per-request overhead and parallel chunks keep both
@@ -72,7 +73,11 @@ def ensure_places(nb: NetBox, fleet: Fleet) -> None:
     prefixes = [{"prefix": str(BMC_NET), "status": "container", "role": {"slug": "bmc"},
                  "description": "lab BMCs (Redfish emulators on loopback)"},
                 {"prefix": str(MGMT_NET), "status": "container", "role": {"slug": "mgmt"},
-                 "description": "lab host management"}]
+                 "description": "lab host management"},
+                {"prefix": str(LOOPBACK_NET), "status": "container", "role": {"slug": "underlay"},
+                 "description": "switch loopbacks (router-id, VTEP)"},
+                {"prefix": str(P2P_NET), "status": "container", "role": {"slug": "underlay"},
+                 "description": "leaf-spine point-to-point /31s"}]
     reconcile(nb, [
         {"endpoint": "dcim/sites", "key": ["slug"], "objects": site_objs},
         {"endpoint": "tenancy/tenants", "key": ["slug"], "objects": tenants},
@@ -96,7 +101,8 @@ def ensure_devices(nb: NetBox, fleet: Fleet) -> None:
     tenant_ids = ids(nb, "tenancy/tenants", "slug")
     have = ids(nb, "dcim/devices")
     new = [{"name": sw.name, "device_type": type_ids[sw.device_type], "role": role_ids[sw.role],
-            "site": site_ids[sw.site], "location": loc_ids.get(sw.row), "status": "active"}
+            "site": site_ids[sw.site], "location": loc_ids.get(sw.row), "status": "active",
+            **({"custom_fields": {"bgp_asn": sw.asn}} if sw.asn else {})}
            for sw in fleet.switches if sw.name not in have]
     new += [{"name": s.name, "device_type": type_ids[s.device_type], "role": role_ids["gpu-server"],
              "site": site_ids[s.site], "location": loc_ids[s.row], "rack": rack_ids[s.rack],
@@ -136,6 +142,30 @@ def ensure_addresses(nb: NetBox, fleet: Fleet, ifaces: dict) -> None:
     update_parallel(nb, "dcim/devices", patch)
 
 
+def ensure_underlay(nb: NetBox, fleet: Fleet, ifaces: dict) -> None:
+    """Per leaf and spine: custom field bgp_asn, interface lo (the device type's template makes it; a
+    switch made before that gets one here), its loopback address, and the /31s on the uplinks."""
+    planned = {sw.name: sw for sw in fleet.switches if sw.asn}
+    devices = nb.list("dcim/devices", page_size=5000, fields="id,name,custom_fields", role=["leaf", "spine"])
+    update_parallel(nb, "dcim/devices", [
+        {"id": d["id"], "custom_fields": {"bgp_asn": planned[d["name"]].asn}} for d in devices
+        if d["name"] in planned and (d.get("custom_fields") or {}).get("bgp_asn") is None])
+    dev_ids = {d["name"]: d["id"] for d in devices}
+    for made in create_parallel(nb, "dcim/interfaces", [
+            {"device": dev_ids[name], "name": "lo", "type": "virtual"}
+            for name in planned if (name, "lo") not in ifaces]):
+        ifaces[(made["device"]["name"], "lo")] = made
+    have = {ip["address"] for net in (LOOPBACK_NET, P2P_NET)
+            for ip in nb.list("ipam/ip-addresses", page_size=5000, fields="id,address", parent=str(net))}
+    wanted = [(sw.name, "lo", sw.loopback, "loopback") for sw in planned.values()]
+    wanted += [(device, port, address, None) for device, port, address in fleet.p2p]
+    create_parallel(nb, "ipam/ip-addresses", [
+        {"address": address, "status": "active", "assigned_object_type": "dcim.interface",
+         "assigned_object_id": ifaces[(device, port)]["id"], **({"role": role} if role else {}),
+         "description": "loopback (router-id, VTEP)" if role else "underlay point-to-point"}
+        for device, port, address, role in wanted if address not in have])
+
+
 def ensure_cables(nb: NetBox, fleet: Fleet, ifaces: dict) -> None:
     def end(device, name):
         return [{"object_type": "dcim.interface", "object_id": ifaces[(device, name)]["id"]}]
@@ -151,6 +181,7 @@ def apply(nb: NetBox, fleet: Fleet, progress=print) -> None:
              ("devices and their interfaces", lambda: ensure_devices(nb, fleet)),
              ("interface index", lambda: ifaces.update(interface_ids(nb))),
              ("IP addresses", lambda: ensure_addresses(nb, fleet, ifaces)),
+             ("underlay", lambda: ensure_underlay(nb, fleet, ifaces)),
              ("cables", lambda: ensure_cables(nb, fleet, ifaces))]
     for label, step in steps:
         started = time.monotonic()

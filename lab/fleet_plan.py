@@ -6,6 +6,10 @@ NetBox can be cached by (generator version, node count).
 Topology: a row is one leaf and one IB leaf serving every server in it (at most 36); each site
 has two spines and every leaf uplinks to both. HGX-class servers carry one NVLink domain each
 (8 GPUs on one NVSwitch board); GB200 trays share one NVL72 domain per rack of 18.
+
+Underlay (eBGP, RFC 7938 style): a site's spines share one ASN, each leaf has its own; every Ethernet
+switch has a /32 loopback (router-id and VTEP) and every leaf-spine cable a /31. A site is its own
+fabric, so ASNs repeat across sites while addresses stay unique fleet-wide.
 """
 
 import ipaddress
@@ -24,6 +28,9 @@ TENANTS = [("acme", "Acme AI"), ("globex", "Globex Research"), ("initech", "Init
 BMC_NET = ipaddress.ip_network("127.100.0.0/16")   # loopback: the lab's Redfish emulators live here
 MGMT_NET = ipaddress.ip_network("127.101.0.0/16")
 BMC_CREDENTIAL_REF = "env:GPUCLOUD_LAB_BMC_PASSWORD"
+LOOPBACK_NET = ipaddress.ip_network("10.255.0.0/16")
+P2P_NET = ipaddress.ip_network("172.16.0.0/16")
+SPINE_ASN = 65100  # leaves: SPINE_ASN + row number within the site (at most MAX_ROWS_PER_SITE)
 
 
 @dataclass
@@ -52,6 +59,8 @@ class Switch:
     row: str | None
     role: str
     device_type: str
+    asn: int | None = None
+    loopback: str | None = None  # "a.b.c.d/32" on interface lo
 
 
 @dataclass
@@ -62,6 +71,7 @@ class Fleet:
     servers: list[Server] = field(default_factory=list)
     switches: list[Switch] = field(default_factory=list)
     cables: list[tuple[str, str, str, str]] = field(default_factory=list)  # (dev_a, if_a, dev_b, if_b)
+    p2p: list[tuple[str, str, str]] = field(default_factory=list)  # (device, interface, "a.b.c.d/31")
 
 
 def row_count(nodes: int) -> int:
@@ -77,7 +87,7 @@ def plan(nodes: int) -> Fleet:
     fleet = Fleet(sites=[f"dc{i + 1}" for i in range(n_sites)])
     for site in fleet.sites:
         for spine in (1, 2):
-            fleet.switches.append(Switch(f"spine-{site}-{spine}", site, None, "spine", "sn5600"))
+            _ethernet_switch(fleet, f"spine-{site}-{spine}", site, None, "spine", SPINE_ASN)
     per_row = [nodes // rows + (1 if r < nodes % rows else 0) for r in range(rows)]
     index = 0
     for r in range(rows):
@@ -87,13 +97,29 @@ def plan(nodes: int) -> Fleet:
     return fleet
 
 
+def _ethernet_switch(fleet: Fleet, name: str, site: str, row: str | None, role: str, asn: int) -> Switch:
+    """A leaf or spine with the next loopback (in the order switches are planned)."""
+    number = sum(1 for sw in fleet.switches if sw.loopback) + 1
+    switch = Switch(name, site, row, role, "sn5600", asn=asn, loopback=f"{LOOPBACK_NET.network_address + number}/32")
+    fleet.switches.append(switch)
+    return switch
+
+
+def _uplink(fleet: Fleet, leaf: str, leaf_port: str, spine: str, spine_port: str) -> None:
+    """A leaf-spine cable and its /31 (the leaf takes the even address)."""
+    base = P2P_NET.network_address + len(fleet.p2p)
+    fleet.cables.append((leaf, leaf_port, spine, spine_port))
+    fleet.p2p += [(leaf, leaf_port, f"{base}/31"), (spine, spine_port, f"{base + 1}/31")]
+
+
 def _plan_row(fleet: Fleet, site: str, row_no: int, model: str, count: int, index: int) -> int:
     row = f"{site}-row{row_no:02d}"
     leaf, ib_leaf = f"leaf-{site}-r{row_no:02d}", f"ibleaf-{site}-r{row_no:02d}"
     fleet.rows.append((site, row))
-    fleet.switches += [Switch(leaf, site, row, "leaf", "sn5600"), Switch(ib_leaf, site, row, "ib-switch", "qm9700")]
+    _ethernet_switch(fleet, leaf, site, row, "leaf", SPINE_ASN + row_no)
+    fleet.switches.append(Switch(ib_leaf, site, row, "ib-switch", "qm9700"))
     for spine, port in zip((1, 2), LEAF_UPLINKS, strict=True):
-        fleet.cables.append((leaf, f"swp{port}", f"spine-{site}-{spine}", f"swp{row_no}"))
+        _uplink(fleet, leaf, f"swp{port}", f"spine-{site}-{spine}", f"swp{row_no}")
     rack_size = RACK_SIZE.get(model, DEFAULT_RACK_SIZE)
     height = U_HEIGHT.get(model, DEFAULT_U_HEIGHT)
     for slot in range(count):

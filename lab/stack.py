@@ -57,8 +57,10 @@ def up(s: Settings) -> dict[str, str]:
 
 
 def down(s: Settings) -> None:
-    stopped = [bmc_emulator.stop(s), bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s), netbox_server.stop(s),
-               postgres.stop(s), redis_server.stop(s)]
+    from lab import fabric_lab
+
+    stopped = [fabric_lab.down_all(s), bmc_emulator.stop(s), bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s),
+               netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)]
     if not any(stopped):
         print("nothing was running")
 

@@ -20,6 +20,12 @@ PLATFORM = "dcim.platform"
 TENANT = "tenancy.tenant"
 
 GPU_VENDORS = ["NVIDIA", "AMD", "Intel"]
+# Fabric-wide settings a pool definition may leave out (RFC 9135's anycast gateway MAC as most
+# vendors' examples use it; IANA's VXLAN port).
+DEFAULT_ANYCAST_GATEWAY_MAC = "00:00:5e:00:01:01"
+DEFAULT_VXLAN_UDP_PORT = 4789
+MAC = r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
+ASN_MAX = 4294967295
 CPU_VENDORS = ["intel", "amd", "arm"]
 
 CHOICE_SETS = [
@@ -81,6 +87,16 @@ CUSTOM_FIELDS = [
         validation_regex=r"^0x[0-9a-fA-F]{1,4}-0x[0-9a-fA-F]{1,4}$"),
     _cf("pool_evpn_asn", "EVPN ASN", "integer", ["ipam.vlangroup"],
         "ASN for tenant route targets (<asn>:<vni>)", "Pools", validation_minimum=1),
+    _cf("fabric_anycast_gateway_mac", "Anycast gateway MAC", "text", ["ipam.vlangroup"],
+        "MAC address every leaf's tenant SVIs share (distributed anycast gateway), lowercase", "Fabric",
+        validation_regex=MAC),
+    _cf("fabric_vxlan_udp_port", "VXLAN UDP port", "integer", ["ipam.vlangroup"],
+        "UDP port of the fabric's VXLAN tunnels", "Fabric", validation_minimum=1, validation_maximum=65535),
+    # The underlay a switch's fabric config needs, the NetBox way: its ASN here; its router-id/VTEP is the
+    # address with role loopback on its virtual interface "lo"; its point-to-point addresses sit on the
+    # cabled uplink interfaces (the cable gives the peer).
+    _cf("bgp_asn", "BGP ASN", "integer", [DEVICE], "The switch's own BGP AS number (eBGP underlay and EVPN)",
+        "Fabric", validation_minimum=1, validation_maximum=ASN_MAX),
     # Allocations taken from those pools. unique=True makes NetBox itself refuse a double allocation,
     # so concurrent allocators can race safely and retry.
     _cf("l3vni", "L3VNI", "integer", ["ipam.vrf"], "VXLAN VNI of the tenant VRF", "Fabric", unique=True),
@@ -134,7 +150,9 @@ def _pool_group(pool: dict) -> dict:
         "name": pool["name"], "slug": pool["slug"], "vid_ranges": [pool["vlan_range"]],
         "description": pool.get("description", "gpucloud tenant fabric pools"),
         "custom_fields": {"pool_l3vni": pool["l3vni_range"], "pool_l2vni": pool["l2vni_range"],
-                          "pool_ib_pkey": pool["ib_pkey_range"], "pool_evpn_asn": pool["evpn_asn"]},
+                          "pool_ib_pkey": pool["ib_pkey_range"], "pool_evpn_asn": pool["evpn_asn"],
+                          "fabric_anycast_gateway_mac": pool.get("anycast_gateway_mac", DEFAULT_ANYCAST_GATEWAY_MAC),
+                          "fabric_vxlan_udp_port": pool.get("vxlan_udp_port", DEFAULT_VXLAN_UDP_PORT)},
     }
 
 
@@ -177,6 +195,18 @@ def _check_range(errors, where, value, low, high, parse=int):
         errors.append(f"{where}: expected a range 'first-last' within {low}-{high}, got {value!r}")
 
 
+def _fabric_setting_errors(where: str, pool: dict) -> list[str]:
+    errors = []
+    mac = pool.get("anycast_gateway_mac", DEFAULT_ANYCAST_GATEWAY_MAC)
+    if not isinstance(mac, str) or not re.match(MAC, mac):
+        errors.append(f"{where}.anycast_gateway_mac: expected a lowercase MAC like {DEFAULT_ANYCAST_GATEWAY_MAC}, "
+                      f"got {mac!r}")
+    port = pool.get("vxlan_udp_port", DEFAULT_VXLAN_UDP_PORT)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        errors.append(f"{where}.vxlan_udp_port: expected a port within 1-65535, got {port!r}")
+    return errors
+
+
 def validate_model(model: dict) -> list[str]:
     """Every problem in the operator's model at once, each naming its field."""
     errors = []
@@ -211,6 +241,7 @@ def validate_model(model: dict) -> list[str]:
         _check_range(errors, f"{where}.l3vni_range", pool.get("l3vni_range"), 1, 16777215)
         _check_range(errors, f"{where}.l2vni_range", pool.get("l2vni_range"), 1, 16777215)
         _check_range(errors, f"{where}.ib_pkey_range", pool.get("ib_pkey_range"), 0x0001, 0x7FFE, parse="hex")
+        errors += _fabric_setting_errors(where, pool)
         try:
             ipaddress.ip_network(str(pool.get("tenant_prefix_pool")))
         except ValueError:

@@ -267,3 +267,68 @@ def validate(config) -> list[str]:
             if isinstance(config[name], dict):
                 found += _structured_errors(name, config[name])
     return found
+
+
+# Front-panel port N (1-based) under each platform's naming: (prefix, name of port 1, step). SONiC names a port
+# after its first SerDes lane, four lanes a port here.
+PORT_NAMING = {"linux": ("swp", 1, 1), "eos": ("Ethernet", 1, 1), "sonic": ("Ethernet", 0, 4)}
+
+
+def _port_number(name, platform: str) -> int | None:
+    prefix, first, step = PORT_NAMING.get(platform, (None, 1, 1))
+    match = re.fullmatch(rf"{prefix}(\d+)", str(name)) if prefix else None
+    if not match or (int(match.group(1)) - first) % step:
+        return None
+    return (int(match.group(1)) - first) // step + 1
+
+
+def port_name(name, source: str, target: str):
+    """A port's name on platform target, from its name on platform source (unchanged when not a front-panel
+    port of source's naming, or target has no known naming)."""
+    number = _port_number(name, source)
+    if number is None or target not in PORT_NAMING:
+        return name
+    prefix, first, step = PORT_NAMING[target]
+    return f"{prefix}{first + (number - 1) * step}"
+
+
+def _with_platform(inputs, platform: str | None):
+    """The inputs with every switch rendered for another platform: its platform replaced and its ports renamed to
+    that platform's naming (the same tenants as SONiC or EOS config)."""
+    fabric = inputs.get("fabric") if isinstance(inputs, dict) else None
+    if not platform or not isinstance(fabric, dict) or not isinstance(fabric.get("switches"), dict):
+        return inputs
+    switches, sources = {}, {}
+    for name, sw in fabric["switches"].items():
+        if not isinstance(sw, dict):
+            switches[name] = sw
+            continue
+        sources[name] = sw.get("platform")
+        uplinks = [{**u, "interface": port_name(u.get("interface"), sources[name], platform)}
+                   if isinstance(u, dict) else u for u in sw.get("uplinks") or []]
+        switches[name] = {**sw, "platform": platform, "uplinks": uplinks}
+    attachments = [{**a, "interface": port_name(a.get("interface"), sources.get(a.get("switch")), platform)}
+                   if isinstance(a, dict) else a for a in inputs.get("attachments") or []]
+    return {**inputs, "fabric": {**fabric, "switches": switches}, "attachments": attachments}
+
+
+def switch_files(inputs, platform: str | None = None, switches: list[str] | None = None) -> dict:
+    """{switch: {platform, config, files}} of the switches asked for (default all): built, rendered and, for
+    platforms with an offline check, checked. FabricConfigError with every problem at once."""
+    config = build(_with_platform(inputs, platform))
+    unknown = [name for name in switches or [] if name not in config]
+    if unknown:
+        raise FabricConfigError([f"switches: {name!r} is not a switch of the inputs (known: {', '.join(config)})"
+                                 for name in unknown])
+    out, problems = {}, []
+    for name in switches or sorted(config):
+        try:
+            files = fabric_render.render(config[name])
+        except fabric_render.RenderError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        problems += [f"{name}: {e}" for e in fabric_render.output_errors(config[name]["platform"], files)]
+        out[name] = {"platform": config[name]["platform"], "config": config[name], "files": files}
+    if problems:
+        raise FabricConfigError(problems)
+    return out

@@ -312,14 +312,19 @@ def _take(iterator, n):
     return out
 
 
-def _plan(nb, pool: dict, state: dict, names: list[str], length: int) -> dict:
-    """What is missing and whether the pools can provide it; every exhausted pool at once, before any write."""
+def _missing(state: dict, names: list[str]) -> tuple[list[str], bool, int]:
+    """(networks without a VLAN, whether the L3VNI VLAN is missing, how many prefixes are missing)."""
     have = {v["name"] for v in state["vlans"]}
     missing_vlans = [n for n in names if f"{state['tenant']['slug']}-{n}" not in have]
-    missing_l3vni_vlan = _l3vni_vlan(state) is None
     with_prefix = {_id(p.get("vlan")) for p in state["prefixes"] if not p.get("vrf")}
     missing_prefixes = len(missing_vlans) + sum(
         1 for v in state["vlans"] if v["id"] not in with_prefix and _network(state, v) in names)
+    return missing_vlans, _l3vni_vlan(state) is None, missing_prefixes
+
+
+def _plan(nb, pool: dict, state: dict, names: list[str], length: int) -> dict:
+    """What is missing and whether the pools can provide it; every exhausted pool at once, before any write."""
+    missing_vlans, missing_l3vni_vlan, missing_prefixes = _missing(state, names)
     need = {"l3vni": 0 if state["vrfs"] else 1, "vid": len(missing_vlans) + missing_l3vni_vlan,
             "l2vni": len(missing_vlans),
             "ib_pkey": 0 if (state["tenant"].get("custom_fields") or {}).get("ib_pkey") else 1}
@@ -657,6 +662,11 @@ def _complete(state: dict, alloc: dict) -> bool:
     return sorted(reserved) == sorted(in_vrf) and len(set(reserved)) == len(reserved) and not others
 
 
+def _result(changed: bool, tenant: dict, before: dict, after: dict, **extra) -> dict:
+    return {"changed": changed, "tenant_id": tenant["id"], "allocation": after, **extra,
+            "diff": {"before": before, "after": after}}
+
+
 def present(nb, tenant_slug: str, pool_slug: str, vlans, prefix_length: int = 24, check_mode: bool = False,
             container: str | None = None) -> dict:
     """Ensure the tenant's allocation; returns {changed, allocation, diff}."""
@@ -668,11 +678,14 @@ def present(nb, tenant_slug: str, pool_slug: str, vlans, prefix_length: int = 24
     tenant = _tenant(nb, tenant_slug)
     state = read_state(nb, pool, tenant)
     before = allocation(pool, state, names)
+    missing_vlans, _l3, missing_prefixes = _missing(state, names)
+    if not missing_vlans and not missing_prefixes and _complete(state, before):
+        # The common re-run: nothing to plan, so the pool-wide usage queries are skipped.
+        return _result(False, tenant, before, before)
     plan = _plan(nb, pool, state, names, prefix_length)
-    complete = not plan["missing_vlans"] and not plan["missing_prefixes"] and _complete(state, before)
-    if complete or check_mode:
-        after = before if complete else _planned(pool, state, plan, names, prefix_length)
-        return {"changed": before != after, "allocation": after, "diff": {"before": before, "after": after}}
+    if check_mode:
+        after = _planned(pool, state, plan, names, prefix_length)
+        return _result(before != after, tenant, before, after)
     run = _Run(nb, pool, tenant, prefix_length)
     try:
         _apply(run, plan, names)
@@ -684,7 +697,7 @@ def present(nb, tenant_slug: str, pool_slug: str, vlans, prefix_length: int = 24
         raise NetBoxError(str(exc) + note, exc.status) from None
     _converge(nb, pool, tenant)
     after = allocation(pool, read_state(nb, pool, _tenant(nb, tenant_slug)), names)
-    return {"changed": before != after, "allocation": after, "diff": {"before": before, "after": after}}
+    return _result(before != after, tenant, before, after)
 
 
 # -- absent -------------------------------------------------------------------------------------------
@@ -749,5 +762,4 @@ def absent(nb, tenant_slug: str, pool_slug: str, check_mode: bool = False, conta
             _delete_unused_rts(nb, vrf)
         if pkey:
             nb.update(TENANTS, [{"id": tenant["id"], "custom_fields": {"ib_pkey": None}}])
-    return {"changed": before != after, "allocation": after, "released": released,
-            "diff": {"before": before, "after": after}}
+    return _result(before != after, tenant, before, after, released=released)

@@ -96,6 +96,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+tenant_id:
+  description: NetBox id of the tenant (for journal entries on it).
+  returned: always
+  type: int
+  sample: 7
 allocation:
   description:
     - The tenant's allocation (after the run; in check mode what would be allocated; with O(state=absent) the

@@ -1,0 +1,100 @@
+"""Demo step 9: tenant networks. acme and globex get a VRF, a VLAN/L2VNI with a prefix and an InfiniBand P_Key
+from the NetBox pools (playbooks/tenant_network.yml); site dc1's leaves and spines, cabled in the fabric lab as
+NetBox says (Linux namespaces running FRR BGP EVPN and ifupdown2, lab/fabric_lab.py), are configured by the same
+playbook; pings prove that acme's servers reach each other across leaves and never globex's. The same tenants
+are rendered for SONiC and Arista EOS too, validated offline.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ansible_collections.gpucloud.infra.plugins.module_utils import fabric_config, fabric_inputs, netbox_api
+from lab.fabric_lab import FabricLab, attachment_servers, lab_root, probe
+from lab.settings import Settings
+
+SITE = "dc1"
+TENANTS = ("acme", "globex")
+CONVERGE_TIMEOUT = 60
+
+
+def _playbook(s: Settings, env: dict, inventory: str, tenant: str, backend: str, *args: str) -> str:
+    extra = {"tenant_network_tenant": tenant, "tenant_network_site": SITE, "tenant_network_vrf_backend": backend}
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", inventory,
+                           "playbooks/tenant_network.yml", "-e", json.dumps(extra), *args], cwd=s.repo,
+                          env={**os.environ, **env, "ANSIBLE_FORCE_COLOR": "0"}, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"tenant_network.yml failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def _changed(output: str) -> str:
+    hosts = [line for line in output.splitlines() if " : ok=" in line]
+    changed = sum(int(line.split("changed=")[1].split()[0]) > 0 for line in hosts)
+    return f"{len(hosts)} hosts, {changed} changed"
+
+
+def _controller_inventory(s: Settings) -> str:
+    path = s.state / "controller-inventory.yml"
+    path.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+                    "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n")
+    return str(path)
+
+
+def _converged(lab: FabricLab) -> bool:
+    """Every L2VNI of every switch has a remote VTEP, except on a VLAN with ports on one leaf only."""
+    for switch in lab.state()["switches"]:
+        vnis = json.loads(lab.vtysh(switch, "show evpn vni json") or "{}")
+        if any(v.get("type") == "L2" and not v.get("numRemoteVteps") for v in vnis.values()):
+            return False
+    return True
+
+
+def _pairs(servers: list[dict], targets: list[dict]) -> list[tuple[str, str]]:
+    return [(s["name"], t["address"].split("/")[0]) for s in servers for t in targets if s is not t]
+
+
+def tenant_networks(s: Settings, env: dict) -> None:
+    backend = probe()
+    print(f"== 9. tenant networks: {' and '.join(TENANTS)} on site {SITE} (VXLAN/EVPN leaves: Linux namespaces "
+          f"with FRR and ifupdown2, VRF backend {backend})")
+    controller = _controller_inventory(s)
+    for tenant in TENANTS:
+        _playbook(s, env, controller, tenant, backend, "--limit", "localhost")
+    nb = netbox_api.NetBox(env["NETBOX_URL"], env["NETBOX_TOKEN"])
+    inputs = fabric_inputs.read(nb, site=SITE, vrf_backend=backend)["inputs"]
+    for tenant in inputs["tenants"]:
+        if tenant["tenant"] in TENANTS:
+            vlans = ", ".join(f"{v['name']} VLAN {v['vid']} L2VNI {v['l2vni']} {v['prefix']}" for v in tenant["vlans"])
+            print(f"  {tenant['tenant']}: {tenant['vrf']} L3VNI {tenant['l3vni']} RD {tenant['rd']}, {vlans}, "
+                  f"IB P_Key {tenant['ib_pkey']}")
+    lab = FabricLab(lab_root(s))
+    roles = {n: "spine" if n.startswith("spine") else "leaf" for n in inputs["fabric"]["switches"]}
+    t0 = time.monotonic()
+    lab.up(inputs, roles=roles, backend=backend)
+    servers = attachment_servers(inputs)
+    print(f"  fabric lab: {len(roles)} switches, {len(servers)} tenant server ports, up in "
+          f"{time.monotonic() - t0:.1f}s")
+    t0 = time.monotonic()
+    first = _changed(_playbook(s, env, str(lab.inventory), TENANTS[0], backend))
+    t1 = time.monotonic()
+    again = _changed(_playbook(s, env, str(lab.inventory), TENANTS[0], backend))
+    print(f"  tenant_network.yml: {first} in {t1 - t0:.1f}s; again: {again} in {time.monotonic() - t1:.1f}s")
+    deadline = time.monotonic() + CONVERGE_TIMEOUT
+    while not _converged(lab) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    by_tenant = {t: [srv for srv in servers if srv["tenant"] == t] for t in TENANTS}
+    same = _pairs(by_tenant["acme"], by_tenant["acme"])
+    cross = _pairs(by_tenant["globex"], by_tenant["acme"])
+    print(f"  pings: acme to acme across {len({x['switch'] for x in by_tenant['acme']})} leaves "
+          f"{len(lab.reachable(same))}/{len(same)} answered; globex to acme {len(lab.reachable(cross))}/{len(cross)}")
+    conf = (lab.root / "opensm" / "partitions.conf").read_text()
+    tenants = [line[len("# tenant "):] for line in conf.splitlines() if line.startswith("# tenant ")]
+    print(f"  InfiniBand: OpenSM partitions.conf and the UFM payload in {lab.root / 'opensm'}, one partition per "
+          f"tenant ({', '.join(tenants)}), members by port GUID")
+    for platform in ("sonic", "eos"):
+        rendered = fabric_config.switch_files(inputs, platform=platform)
+        print(f"  {platform}: {len(rendered)} switch configs rendered and validated offline")

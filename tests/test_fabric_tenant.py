@@ -1,0 +1,221 @@
+"""Tenant isolation, proven with packets on the fabric lab and applied by the fabric_tenant role's own run.
+
+Two eBGP leaves under two spines (lab/fabric_lab.py: namespaces, FRR, veth cables), two tenants with
+IDENTICAL prefixes and a server of each on both leaves (tests/fixtures/fabric/lab-inputs.yml). The configs
+come from fabric_config + fabric_render (what gpucloud.infra.fabric_config returns) and reach the switches
+only through ansible-playbook running the role over the gpucloud.infra.nsenter connection.
+
+The steps build on each other through module-scoped fixtures: check mode on bare switches, apply, re-apply,
+then remove one tenant. EVPN convergence is polled with timeouts; nothing asserts a duration.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, recaps, run
+from lab.fabric_lab import FabricLab, attachment_servers, probe, rendered_switches
+from lab.settings import load
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "fabric" / "lab-inputs.yml"
+TOOLS = ["/usr/lib/frr/zebra", "/usr/lib/frr/frr-reload.py", "/usr/sbin/ifreload", "/usr/bin/vtysh", "/usr/bin/ping"]
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not all(Path(t).exists() for t in TOOLS),
+                                reason="needs root, FRR (frr, frr-pythontools), ifupdown2 and iputils-ping")
+
+PLAYBOOK = """\
+- name: Apply the tenant fabric
+  hosts: role_leaf:role_spine
+  gather_facts: false
+  roles:
+    - role: fabric_tenant
+      vars:
+        fabric_tenant_switch: "{{ fabric_switches[inventory_hostname] }}"
+"""
+CONVERGE_TIMEOUT = 60
+UNDERLAY = ["10.255.0.1", "10.255.0.2", "10.255.255.1", "172.16.1.1", "172.16.2.0"]
+
+
+def wait_until(predicate, what: str, timeout: float = CONVERGE_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} within {timeout}s"
+        time.sleep(0.2)
+
+
+class Fabric:
+    def __init__(self, lab: FabricLab, inputs: dict, workdir: Path):
+        self.lab, self.inputs, self.workdir = lab, inputs, workdir
+        self.servers = {s["name"]: s for s in attachment_servers(inputs)}
+        (workdir / "site.yml").write_text(PLAYBOOK)
+
+    def playbook(self, inputs: dict, *args: str) -> dict:
+        """Render inputs and run the role on every switch; the recap per switch."""
+        extra = self.workdir / "switches.json"
+        extra.write_text(json.dumps({"fabric_switches": rendered_switches(inputs)}))
+        proc = run([str(BIN / "ansible-playbook"), "-i", str(self.lab.inventory), str(self.workdir / "site.yml"),
+                    "-e", f"@{extra}", *args])
+        assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+        return recaps(proc)
+
+    def snapshot(self) -> dict:
+        """What the role may change on each switch: links, files, FRR's running configuration, VRF netns."""
+        return {sw: (self.links(sw), self.lab.sw(sw, "cat", "/etc/network/interfaces").stdout,
+                     self.lab.sw(sw, "cat", "/etc/frr/frr.conf", check=False).stdout,
+                     self.lab.vtysh(sw, "show running-config"), self.lab.sw(sw, "ip", "netns", "list").stdout)
+                for sw in self.inputs["fabric"]["switches"]}
+
+    def links(self, switch: str) -> list[tuple[str, bool]]:
+        """(name, administratively up) of the switch's interfaces; carrier comes and goes on its own."""
+        return sorted((link["ifname"], "UP" in link["flags"])
+                      for link in json.loads(self.lab.sw(switch, "ip", "-j", "link", "show").stdout))
+
+    def server(self, tenant: str, switch: str) -> str:
+        return next(n for n, s in self.servers.items() if s["tenant"] == tenant and s["switch"] == switch)
+
+    def address(self, server: str) -> str:
+        return self.servers[server]["address"].split("/")[0]
+
+    def mac(self, server: str) -> str:
+        return json.loads(self.lab.srv(server, "ip", "-j", "link", "show", "eth0").stdout)[0]["address"]
+
+    def ping(self, server: str, target: str) -> bool:
+        return self.lab.srv(server, "ping", "-c2", "-i0.2", "-W1", target).returncode == 0
+
+    def reachable(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (server, target) pairs that answer, all probed at once (a lost ping costs its full timeout)."""
+        procs = {pair: subprocess.Popen(["ip", "netns", "exec", self.lab.server_ns(pair[0]), "ping", "-c2", "-i0.2",
+                                         "-W1", pair[1]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for pair in pairs}
+        return [pair for pair, proc in procs.items() if proc.wait() == 0]
+
+    def remote_vteps(self, switch: str) -> dict[str, int]:
+        vnis = json.loads(self.lab.vtysh(switch, "show evpn vni json") or "{}")
+        return {vni: v.get("numRemoteVteps") for vni, v in vnis.items() if v.get("type") == "L2"}
+
+    def converged(self, inputs: dict) -> bool:
+        """Every leaf has a remote VTEP for every L2VNI it carries (the remote leaf's type-3 route arrived)."""
+        config = rendered_switches(inputs)
+        for switch, entry in config.items():
+            wanted = {str(v["l2vni"]) for v in entry["config"]["vlans"]}
+            vteps = self.remote_vteps(switch) if wanted else {}
+            if any((vteps.get(vni) or 0) < 1 for vni in wanted):
+                return False
+        return True
+
+
+@pytest.fixture(scope="module")
+def fabric(tmp_path_factory):
+    inputs = yaml.safe_load(FIXTURE.read_text())
+    inputs["fabric"]["vrf_backend"] = probe()
+    lab = FabricLab(load().state / "fabric-test")
+    started = time.monotonic()
+    lab.up(inputs)
+    print(f"fabric lab up in {time.monotonic() - started:.1f}s")
+    yield Fabric(lab, inputs, tmp_path_factory.mktemp("fabric"))
+    lab.down()
+
+
+@pytest.fixture(scope="module")
+def first_check(fabric):
+    before = fabric.snapshot()
+    recap = fabric.playbook(fabric.inputs, "--check")
+    return before, recap, fabric.snapshot()
+
+
+@pytest.fixture(scope="module")
+def applied(fabric, first_check):
+    recap = fabric.playbook(fabric.inputs)
+    wait_until(lambda: fabric.converged(fabric.inputs), "EVPN converged")
+    return recap
+
+
+@pytest.fixture(scope="module")
+def reapplied(fabric, applied):
+    return fabric.playbook(fabric.inputs)
+
+
+@pytest.fixture(scope="module")
+def without_blue(fabric, reapplied):
+    inputs = copy.deepcopy(fabric.inputs)
+    inputs["tenants"] = [t for t in inputs["tenants"] if t["tenant"] != "blue"]
+    inputs["attachments"] = [a for a in inputs["attachments"] if a["tenant"] != "blue"]
+    # Only leaves carry tenants: the spines' files do not change, so the removal runs on role_leaf.
+    before = fabric.snapshot()
+    check = fabric.playbook(inputs, "--check", "--limit", "role_leaf")
+    after_check = fabric.snapshot()
+    apply = fabric.playbook(inputs, "--limit", "role_leaf")
+    wait_until(lambda: fabric.converged(inputs), "EVPN converged without blue")
+    return {"before": before, "check": check, "after_check": after_check, "apply": apply,
+            "again": fabric.playbook(inputs, "--limit", "role_leaf")}
+
+
+def test_check_mode_reports_changes_and_changes_nothing(first_check):
+    before, recap, after = first_check
+    assert all(r["changed"] > 0 and r["failed"] == 0 for r in recap.values()), recap
+    assert after == before
+
+
+def test_apply_then_a_second_run_changes_nothing(applied, reapplied):
+    assert all(r["changed"] > 0 for r in applied.values()), applied
+    assert {h: r["changed"] for h, r in reapplied.items()} == dict.fromkeys(reapplied, 0)
+
+
+@pytest.mark.parametrize("tenant", ["red", "blue"])
+def test_same_tenant_servers_reach_each_other_across_leaves(fabric, reapplied, tenant):
+    here, there = fabric.server(tenant, "leaf1"), fabric.server(tenant, "leaf2")
+    wait_until(lambda: fabric.ping(here, fabric.address(there)), f"{here} reaches {there}")
+    neigh = json.loads(fabric.lab.srv(here, "ip", "-j", "neigh", "show", fabric.address(there), "dev", "eth0").stdout)
+    assert neigh and neigh[0]["lladdr"] == fabric.mac(there), "the answer came from the other tenant's server"
+
+
+@pytest.mark.parametrize("tenant", ["red", "blue"])
+def test_other_tenant_with_the_identical_address_is_unreachable(fabric, reapplied, tenant):
+    other = "blue" if tenant == "red" else "red"
+    here, foreign = fabric.server(tenant, "leaf1"), fabric.server(other, "leaf2")
+    wait_until(lambda: fabric.ping(here, fabric.address(fabric.server(tenant, "leaf2"))), "own tenant converged")
+    # Force a frame to the foreign server's MAC, which owns the probed address: it must never arrive.
+    probe_ip = "10.10.0.99"
+    fabric.lab.srv(here, "ip", "neigh", "replace", probe_ip, "lladdr", fabric.mac(foreign), "dev", "eth0", check=True)
+    fabric.lab.srv(foreign, "ip", "addr", "add", f"{probe_ip}/32", "dev", "eth0", check=True)
+    try:
+        assert fabric.reachable([(here, probe_ip)]) == []
+    finally:
+        fabric.lab.srv(foreign, "ip", "addr", "del", f"{probe_ip}/32", "dev", "eth0")
+        fabric.lab.srv(here, "ip", "neigh", "del", probe_ip, "dev", "eth0")
+    own_bridge = f"br{next(v['vid'] for t in fabric.inputs['tenants'] if t['tenant'] == tenant for v in t['vlans'])}"
+    for switch in ("leaf1", "leaf2"):
+        fdb = fabric.lab.sw(switch, "bridge", "fdb", "show", "br", own_bridge).stdout
+        for name in (fabric.server(other, "leaf1"), fabric.server(other, "leaf2")):
+            assert fabric.mac(name) not in fdb, f"{other}'s {name} is in {tenant}'s {own_bridge} on {switch}"
+
+
+def test_tenants_cannot_reach_underlay_or_vteps(fabric, reapplied):
+    servers = [fabric.server(tenant, leaf) for tenant in ("red", "blue") for leaf in ("leaf1", "leaf2")]
+    assert fabric.reachable([(server, target) for server in servers for target in UNDERLAY]) == []
+
+
+def test_removing_a_tenant_removes_exactly_it(fabric, without_blue):
+    result = without_blue
+    leaves = {"leaf1", "leaf2"}
+    assert all(r["changed"] for r in result["check"].values()) and set(result["check"]) == leaves, result["check"]
+    assert result["after_check"] == result["before"], "check mode changed a switch"
+    assert all(r["changed"] for r in result["apply"].values()) and set(result["apply"]) == leaves, result["apply"]
+    assert {h: r["changed"] for h, r in result["again"].items()} == dict.fromkeys(result["again"], 0)
+    for switch in leaves:
+        links = [name for name, _up in fabric.links(switch)]
+        assert "br10" in links and "vni10010" in links
+        assert "br20" not in links and "vni10020" not in links
+        running = fabric.lab.vtysh(switch, "show running-config")
+        assert "vni 10010" in running and "vni 50001" in running
+        assert "vni 10020" not in running and "vni 50002" not in running and " vrf vrf50002" not in running
+    red, red_far = fabric.server("red", "leaf1"), fabric.server("red", "leaf2")
+    wait_until(lambda: fabric.ping(red, fabric.address(red_far)), "red still reaches across leaves")
+    blue, blue_far = fabric.server("blue", "leaf1"), fabric.server("blue", "leaf2")
+    assert fabric.reachable([(blue, fabric.address(blue_far))]) == [], "blue still reaches across leaves after removal"
+
