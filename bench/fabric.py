@@ -20,7 +20,6 @@ re-run and the one-more-tenant run are printed as ratios to it, all measured in 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,15 +38,6 @@ from lab.stack import up  # noqa: E402
 
 UNDERLAY = REPO / "tests" / "fixtures" / "fabric" / "lab-inputs.yml"
 POOL = "tenant-fabric"
-PLAYBOOK = """\
-- name: Apply the tenant fabric
-  hosts: role_leaf:role_spine
-  gather_facts: false
-  roles:
-    - role: fabric_tenant
-      vars:
-        fabric_tenant_switch: "{{ fabric_switches[inventory_hostname] }}"
-"""
 CONVERGE_TIMEOUT = 300
 
 
@@ -93,14 +83,9 @@ def render(inputs: dict) -> tuple[float, dict]:
     return time.monotonic() - t0, switches
 
 
-def apply(lab: FabricLab, switches: dict, workdir: Path) -> tuple[float, dict]:
-    (workdir / "site.yml").write_text(PLAYBOOK)
-    extra = workdir / "switches.json"
-    extra.write_text(json.dumps({"fabric_switches": switches}))
+def apply(lab: FabricLab, switches: dict) -> tuple[float, dict]:
     t0 = time.monotonic()
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory),
-                           str(workdir / "site.yml"), "-e", f"@{extra}"], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"})
+    proc = lab.apply(switches)
     took = time.monotonic() - t0
     if proc.returncode:
         raise SystemExit(f"apply failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
@@ -110,23 +95,6 @@ def apply(lab: FabricLab, switches: dict, workdir: Path) -> tuple[float, dict]:
             host, rest = line.split(" : ", 1)
             recap[host.strip()] = int(rest.split("changed=")[1].split()[0])
     return took, recap
-
-
-def converge(lab: FabricLab, switches: dict) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < CONVERGE_TIMEOUT:
-        if all(_remote_vteps_complete(lab, name, entry) for name, entry in switches.items()):
-            return time.monotonic() - t0
-        time.sleep(0.5)
-    raise SystemExit(f"EVPN did not converge within {CONVERGE_TIMEOUT}s")
-
-
-def _remote_vteps_complete(lab: FabricLab, name: str, entry: dict) -> bool:
-    wanted = {str(v["l2vni"]) for v in entry["config"]["vlans"]}
-    if not wanted:
-        return True
-    vnis = json.loads(lab.vtysh(name, "show evpn vni json") or "{}")
-    return all((vnis.get(v) or {}).get("numRemoteVteps") for v in wanted)
 
 
 def spare_servers(inputs: dict, count: int) -> list[dict]:
@@ -141,7 +109,7 @@ def spare_servers(inputs: dict, count: int) -> list[dict]:
             and a["switch"] in leaves]
 
 
-def run_phase(name: str, nb, slugs: list[str], workers: int, lab: FabricLab, backend: str, workdir: Path,
+def run_phase(name: str, nb, slugs: list[str], workers: int, lab: FabricLab, backend: str,
               bring_up: bool = False) -> dict:
     alloc_s, results = allocate(nb, slugs, workers)
     inputs = fabric_inputs(results, backend)
@@ -152,8 +120,8 @@ def run_phase(name: str, nb, slugs: list[str], workers: int, lab: FabricLab, bac
         roles = {n: "spine" if n.startswith("spine") else "leaf" for n in inputs["fabric"]["switches"]}
         lab.up(inputs, servers=attachment_servers(inputs) + spare_servers(inputs, 1), roles=roles, backend=backend)
         lab_s = time.monotonic() - t0
-    apply_s, recap = apply(lab, switches, workdir)
-    converge_s = converge(lab, switches)
+    apply_s, recap = apply(lab, switches)
+    converge_s = lab.wait_converged(switches, timeout=CONVERGE_TIMEOUT)
     phase = {"phase": name, "tenants": len(slugs), "allocate_s": round(alloc_s, 2), "render_s": round(render_s, 3),
              "apply_s": round(apply_s, 2), "converge_s": round(converge_s, 2),
              "total_s": round(alloc_s + render_s + apply_s + converge_s, 2),
@@ -181,14 +149,12 @@ def main() -> int:
     allocate(nb, slugs, args.workers, state="absent")  # a cold start, whatever an earlier run left
     backend = probe()
     lab = FabricLab(lab_root(s).parent / "fabric-bench")
-    workdir = lab.root.parent / "fabric-bench-work"
-    workdir.mkdir(parents=True, exist_ok=True)
     lab.down()
     phases = []
     try:
-        phases.append(run_phase("cold", nb, slugs[:-1], args.workers, lab, backend, workdir, bring_up=True))
-        phases.append(run_phase("no-change", nb, slugs[:-1], args.workers, lab, backend, workdir))
-        phases.append(run_phase("one-more-tenant", nb, slugs, args.workers, lab, backend, workdir))
+        phases.append(run_phase("cold", nb, slugs[:-1], args.workers, lab, backend, bring_up=True))
+        phases.append(run_phase("no-change", nb, slugs[:-1], args.workers, lab, backend))
+        phases.append(run_phase("one-more-tenant", nb, slugs, args.workers, lab, backend))
     finally:
         lab.down()
         release_s, _ = allocate(nb, slugs, args.workers, state="absent")

@@ -44,15 +44,6 @@ def _controller_inventory(s: Settings) -> str:
     return str(path)
 
 
-def _converged(lab: FabricLab) -> bool:
-    """Every L2VNI of every switch has a remote VTEP, except on a VLAN with ports on one leaf only."""
-    for switch in lab.state()["switches"]:
-        vnis = json.loads(lab.vtysh(switch, "show evpn vni json") or "{}")
-        if any(v.get("type") == "L2" and not v.get("numRemoteVteps") for v in vnis.values()):
-            return False
-    return True
-
-
 def _pairs(servers: list[dict], targets: list[dict]) -> list[tuple[str, str]]:
     return [(s["name"], t["address"].split("/")[0]) for s in servers for t in targets if s is not t]
 
@@ -83,9 +74,7 @@ def tenant_networks(s: Settings, env: dict) -> None:
     t1 = time.monotonic()
     again = _changed(_playbook(s, env, str(lab.inventory), TENANTS[0], backend))
     print(f"  tenant_network.yml: {first} in {t1 - t0:.1f}s; again: {again} in {time.monotonic() - t1:.1f}s")
-    deadline = time.monotonic() + CONVERGE_TIMEOUT
-    while not _converged(lab) and time.monotonic() < deadline:
-        time.sleep(0.3)
+    lab.wait_converged(fabric_config.switch_files(inputs), timeout=CONVERGE_TIMEOUT)
     by_tenant = {t: [srv for srv in servers if srv["tenant"] == t] for t in TENANTS}
     same = _pairs(by_tenant["acme"], by_tenant["acme"])
     cross = _pairs(by_tenant["globex"], by_tenant["acme"])

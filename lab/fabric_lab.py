@@ -45,6 +45,16 @@ SWITCH_DIRS = {"/etc/network": "etc-network", "/etc/frr": "etc-frr", "/run/frr":
                "/run/network": "run-network", "/var/tmp/network": "var-tmp-network", "/var/log/frr": "log-frr"}
 FRR_OWNED = ("etc-frr", "run-frr", "log-frr")
 NETNS_DIR = Path("/run/netns")
+REPO = Path(__file__).resolve().parent.parent
+APPLY_PLAYBOOK = """\
+- name: Apply the tenant fabric
+  hosts: role_leaf:role_spine
+  gather_facts: false
+  roles:
+    - role: fabric_tenant
+      vars:
+        fabric_tenant_switch: "{{ fabric_switches[inventory_hostname] }}"
+"""
 SYSTEM_PYTHON = "/usr/bin/python3"
 INITIAL_INTERFACES = "auto lo\niface lo inet loopback\n"
 
@@ -373,6 +383,38 @@ class FabricLab:
         if self.root.is_dir():
             shutil.rmtree(self.root, ignore_errors=True)
         return found
+
+    def apply(self, switches: dict, *args: str) -> subprocess.CompletedProcess:
+        """ansible-playbook running the fabric_tenant role on every switch of the lab with these rendered configs
+        (what gpucloud.infra.fabric_config returns); extra args go to ansible-playbook (--check, --limit ...)."""
+        work = self.root / "apply"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "site.yml").write_text(APPLY_PLAYBOOK)
+        (work / "switches.json").write_text(json.dumps({"fabric_switches": switches}))
+        return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.inventory),
+                               str(work / "site.yml"), "-e", f"@{work / 'switches.json'}", *args], cwd=REPO,
+                              capture_output=True, text=True, env={**os.environ, "ANSIBLE_FORCE_COLOR": "0"})
+
+    def converged(self, switches: dict) -> bool:
+        """Every L2VNI that more than one switch carries has a remote VTEP on each of them (the other leaves'
+        type-3 routes arrived); switches as gpucloud.infra.fabric_config returns them."""
+        carriers: dict[str, list[str]] = {}
+        for name, entry in switches.items():
+            for vlan in entry["config"]["vlans"]:
+                carriers.setdefault(str(vlan["l2vni"]), []).append(name)
+        for name in sorted({n for names in carriers.values() if len(names) > 1 for n in names}):
+            vnis = json.loads(self.vtysh(name, "show evpn vni json") or "{}")
+            if any(not (vnis.get(vni) or {}).get("numRemoteVteps")
+                   for vni, names in carriers.items() if len(names) > 1 and name in names):
+                return False
+        return True
+
+    def wait_converged(self, switches: dict, timeout: float = 120.0) -> float:
+        """Seconds until converged(switches); LabError after timeout."""
+        started = time.monotonic()
+        _wait(lambda: self.converged(switches), "EVPN convergence (remote VTEPs of every stretched L2VNI)",
+              timeout=timeout, interval=0.3)
+        return time.monotonic() - started
 
     def reachable(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """The (server, address) pairs that answer a ping, all probed at once (a lost ping costs its timeout)."""

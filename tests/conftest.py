@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,14 @@ def run(cmd, env=None, check=False, cwd=REPO):
     """Run an Ansible command line from the repository root with the lab's environment."""
     return subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           check=check)
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0, interval: float = 0.2):
+    """Poll until predicate() is true; fail naming what did not happen (a timeout, never a timed assertion)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} within {timeout}s"
+        time.sleep(interval)
 
 
 def plain(value):

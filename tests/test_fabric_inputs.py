@@ -76,7 +76,7 @@ def test_attachments_match_the_servers_cables(allocated, fleet, nb, site):
     got = sorted((a["switch"], a["interface"], a["tenant"], a["vlan"]) for a in result["inputs"]["attachments"])
     assert got == expected and expected
     unallocated = {s.tenant for s in servers if s.tenant and s.tenant not in ALLOCATED}
-    skipped = {s["tenant"]: s for s in result["skipped"]}
+    skipped = {s["tenant"]: s for s in result["left_out"]}
     assert set(skipped) == unallocated
     for tenant in unallocated:
         assert sorted(skipped[tenant]["ports"]) == sorted(
@@ -212,13 +212,13 @@ def test_released_tenant_leaves_the_inputs(allocated, nb):
     with_initech = read(nb, site="dc2")  # initech's servers are in dc2
     assert [t["tenant"] for t in with_initech["inputs"]["tenants"]] == ["acme", "globex", "initech"]
     assert "initech" in {a["tenant"] for a in with_initech["inputs"]["attachments"]}
-    assert with_initech["skipped"] == []
+    assert with_initech["left_out"] == []
     assert fabric_config.validate_inputs(with_initech["inputs"]) == []
     tn.absent(nb, "initech", POOL)
     after = read(nb, site="dc2")
     assert [t["tenant"] for t in after["inputs"]["tenants"]] == ["acme", "globex"]
     assert "initech" not in {a["tenant"] for a in after["inputs"]["attachments"]}
-    assert [s["tenant"] for s in after["skipped"]] == ["initech"]
+    assert [s["tenant"] for s in after["left_out"]] == ["initech"]
 
 
 @pytest.mark.parametrize(("name", "source", "target", "expected"), [

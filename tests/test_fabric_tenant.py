@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, recaps, run
+from conftest import recaps, wait_until
 from lab.fabric_lab import FabricLab, attachment_servers, probe, rendered_switches
 from lab.settings import load
 
@@ -28,38 +28,17 @@ TOOLS = ["/usr/lib/frr/zebra", "/usr/lib/frr/frr-reload.py", "/usr/sbin/ifreload
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not all(Path(t).exists() for t in TOOLS),
                                 reason="needs root, FRR (frr, frr-pythontools), ifupdown2 and iputils-ping")
 
-PLAYBOOK = """\
-- name: Apply the tenant fabric
-  hosts: role_leaf:role_spine
-  gather_facts: false
-  roles:
-    - role: fabric_tenant
-      vars:
-        fabric_tenant_switch: "{{ fabric_switches[inventory_hostname] }}"
-"""
-CONVERGE_TIMEOUT = 60
 UNDERLAY = ["10.255.0.1", "10.255.0.2", "10.255.255.1", "172.16.1.1", "172.16.2.0"]
 
 
-def wait_until(predicate, what: str, timeout: float = CONVERGE_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} within {timeout}s"
-        time.sleep(0.2)
-
-
 class Fabric:
-    def __init__(self, lab: FabricLab, inputs: dict, workdir: Path):
-        self.lab, self.inputs, self.workdir = lab, inputs, workdir
+    def __init__(self, lab: FabricLab, inputs: dict):
+        self.lab, self.inputs = lab, inputs
         self.servers = {s["name"]: s for s in attachment_servers(inputs)}
-        (workdir / "site.yml").write_text(PLAYBOOK)
 
     def playbook(self, inputs: dict, *args: str) -> dict:
         """Render inputs and run the role on every switch; the recap per switch."""
-        extra = self.workdir / "switches.json"
-        extra.write_text(json.dumps({"fabric_switches": rendered_switches(inputs)}))
-        proc = run([str(BIN / "ansible-playbook"), "-i", str(self.lab.inventory), str(self.workdir / "site.yml"),
-                    "-e", f"@{extra}", *args])
+        proc = self.lab.apply(rendered_switches(inputs), *args)
         assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
         return recaps(proc)
 
@@ -94,30 +73,19 @@ class Fabric:
                  for pair in pairs}
         return [pair for pair, proc in procs.items() if proc.wait() == 0]
 
-    def remote_vteps(self, switch: str) -> dict[str, int]:
-        vnis = json.loads(self.lab.vtysh(switch, "show evpn vni json") or "{}")
-        return {vni: v.get("numRemoteVteps") for vni, v in vnis.items() if v.get("type") == "L2"}
-
     def converged(self, inputs: dict) -> bool:
-        """Every leaf has a remote VTEP for every L2VNI it carries (the remote leaf's type-3 route arrived)."""
-        config = rendered_switches(inputs)
-        for switch, entry in config.items():
-            wanted = {str(v["l2vni"]) for v in entry["config"]["vlans"]}
-            vteps = self.remote_vteps(switch) if wanted else {}
-            if any((vteps.get(vni) or 0) < 1 for vni in wanted):
-                return False
-        return True
+        return self.lab.converged(rendered_switches(inputs))
 
 
 @pytest.fixture(scope="module")
-def fabric(tmp_path_factory):
+def fabric():
     inputs = yaml.safe_load(FIXTURE.read_text())
     inputs["fabric"]["vrf_backend"] = probe()
     lab = FabricLab(load().state / "fabric-test")
     started = time.monotonic()
     lab.up(inputs)
     print(f"fabric lab up in {time.monotonic() - started:.1f}s")
-    yield Fabric(lab, inputs, tmp_path_factory.mktemp("fabric"))
+    yield Fabric(lab, inputs)
     lab.down()
 
 

@@ -10,11 +10,11 @@ exactly its config while acme keeps passing.
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.gpucloud.infra.plugins.module_utils import fabric_config
 from conftest import BIN, recaps, run
 from lab.fabric_lab import FabricLab, attachment_servers, probe
 from lab.settings import load
@@ -23,14 +23,6 @@ TOOLS = ["/usr/lib/frr/zebra", "/usr/lib/frr/frr-reload.py", "/usr/sbin/ifreload
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not all(Path(t).exists() for t in TOOLS),
                                 reason="needs root, FRR (frr, frr-pythontools), ifupdown2 and iputils-ping")
 SITE = "dc1"
-CONVERGE_TIMEOUT = 60
-
-
-def wait_until(predicate, what: str, timeout: float = CONVERGE_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} within {timeout}s"
-        time.sleep(0.3)
 
 
 class Site:
@@ -62,21 +54,9 @@ class Site:
     def reachable(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         return self.lab.reachable(pairs)
 
-    def converged(self) -> bool:
-        for switch in self.lab.state()["switches"]:
-            vnis = json.loads(self.lab.vtysh(switch, "show evpn vni json") or "{}")
-            if any(v.get("type") == "L2" and not v.get("numRemoteVteps") and self._stretched(v.get("vni"))
-                   for v in vnis.values()):
-                return False
-        return True
-
-    def _stretched(self, vni) -> bool:
-        """A VLAN with ports on more than one leaf needs a remote VTEP before its servers can talk."""
-        leaves = {s["switch"] for s in self.servers.values() if self._l2vni(s) == vni}
-        return len(leaves) > 1
-
-    def _l2vni(self, server: dict):
-        return server.get("l2vni")
+    def wait_converged(self) -> None:
+        """Until every stretched L2VNI has its remote VTEPs, for the switch configs NetBox gives now."""
+        self.lab.wait_converged(fabric_config.switch_files(self.inputs()), timeout=60)
 
 
 def _pairs(servers: list[dict], targets: list[dict]) -> list[tuple[str, str]]:
@@ -110,7 +90,7 @@ def site(lab_env, fleet):
 def applied(site):
     check = site.playbook("acme", "--check")
     first = site.playbook("acme")
-    wait_until(site.converged, "EVPN converged")
+    site.wait_converged()
     return {"check": check, "first": first, "again": site.playbook("acme")}
 
 
@@ -169,7 +149,7 @@ def test_releasing_a_tenant_removes_exactly_it(site, applied):
         kept = [line for line in text.splitlines() if "globex" not in line]
         assert all(line in after[switch].splitlines() for line in kept if line.startswith("auto vni")
                    and not any(v in line for v in globex_vnis)), switch
-    wait_until(site.converged, "EVPN converged without globex")
+    site.wait_converged()
     acme_pairs = _pairs(site.of("acme"), site.of("acme"))
     assert site.reachable(acme_pairs) == set(acme_pairs)
     assert site.reachable(_pairs(site.of("globex"), site.of("globex"))) == set()

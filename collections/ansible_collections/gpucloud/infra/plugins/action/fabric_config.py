@@ -5,6 +5,7 @@ templates (module_utils/fabric_templates, not shipped inside a module's payload)
 
 from __future__ import annotations
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import fabric_config
@@ -28,6 +29,6 @@ class ActionModule(ActionBase):
         try:
             result["switches"] = fabric_config.switch_files(args["inputs"], args["platform"], args["switches"])
         except fabric_config.FabricConfigError as exc:
-            result.update(failed=True, errors=exc.errors,
-                          msg=f"{len(exc.errors)} problem(s) in the fabric config: " + "; ".join(exc.errors))
+            raise AnsibleActionFail(f"{len(exc.errors)} problem(s) in the fabric config: " + "; ".join(exc.errors),
+                                    result={"errors": exc.errors}) from None
         return result

@@ -81,6 +81,13 @@ class Connection(ConnectionBase):
             raise AnsibleConnectionFailure("gpucloud.infra.nsenter needs ansible_nsenter_pid (the target process id)")
         if not os.path.exists(f"/proc/{int(pid)}/ns/mnt"):
             raise AnsibleConnectionFailure(f"gpucloud.infra.nsenter: no process {pid} (is the fabric lab up?)")
+        # A stale inventory (lab gone, pid reused by a host process) must never turn the controller itself into
+        # the "switch": the target has to live in other mount and network namespaces than this process.
+        shared = [ns for ns in ("mnt", "net") if os.stat(f"/proc/{int(pid)}/ns/{ns}").st_ino
+                  == os.stat(f"/proc/self/ns/{ns}").st_ino]
+        if shared:
+            raise AnsibleConnectionFailure(f"gpucloud.infra.nsenter: process {pid} shares this host's "
+                                           f"{' and '.join(shared)} namespace; it is not a switch (stale inventory?)")
         executable = shutil.which(self.get_option("nsenter_executable"))
         if not executable:
             raise AnsibleConnectionFailure(f"{self.get_option('nsenter_executable')} not found on the controller")

@@ -345,8 +345,11 @@ def _tenant_queries(runner, nb, pool: dict) -> dict:
 
 def read(nb, site: str | None = None, switches: list[str] | None = None, pool: str = "tenant-fabric",
          vrf_backend: str = "device", platform: str = DEFAULT_PLATFORM, platform_map: dict | None = None,
-         roles: list[str] | None = None) -> dict:
-    """{inputs, skipped, warnings}; FabricInputsError with every problem found."""
+         roles: list[str] | None = None, exclude_tenants: list[str] | None = None) -> dict:
+    """{inputs, left_out, warnings}; FabricInputsError with every problem found.
+
+    exclude_tenants are left out as if they held nothing: a tenant being released is taken off the switches
+    before its networks go back to the pools."""
     roles = FABRIC_ROLES if roles is None else roles
     errors = validate({"site": site, "switches": switches, "vrf_backend": vrf_backend, "platform": platform,
                        "roles": roles})
@@ -371,13 +374,16 @@ def read(nb, site: str | None = None, switches: list[str] | None = None, pool: s
         devices, untagged = runner.submit(_devices, nb, peers), runner.submit(_untagged, nb, peers)
         states = _states({key: future.result() for key, future in tenant_objects.items()})
         allocations, incomplete = _allocations(states, loaded)
+        excluded = set(exclude_tenants or [])
+        allocations = {k: a for k, a in allocations.items() if a["tenant"] not in excluded}
+        incomplete = [i for i in incomplete if i["tenant"] not in excluded]
         attachments, skipped, warnings = _attachments(access, devices.result(), untagged.result(), allocations,
                                                       _vlan_names(allocations, states))
     inputs = {"fabric": {"name": site or pool, **settings, "vrf_backend": vrf_backend,
                          "switches": dict(sorted(entries.items()))},
               "tenants": sorted(allocations.values(), key=lambda t: t["tenant"]),
               "attachments": attachments}
-    return {"inputs": inputs, "skipped": incomplete + skipped, "warnings": warnings}
+    return {"inputs": inputs, "left_out": incomplete + skipped, "warnings": warnings}
 
 
 def _underlay(wanted: dict, fabric: dict, addresses: dict, pairs: list[tuple[dict, dict]], platform: str,

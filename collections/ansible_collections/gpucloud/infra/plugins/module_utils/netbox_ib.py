@@ -19,12 +19,14 @@ DEVICES = "dcim/devices"
 PKEY_RE = r"^0x[0-9a-fA-F]{4}$"
 
 
-def read(nb, tenants: list[str] | None = None, limited: list[str] | None = None, **options) -> dict:
+def read(nb, tenants: list[str] | None = None, limited: list[str] | None = None,
+         exclude: list[str] | None = None, **options) -> dict:
     """The partition model (ib_partition.build) for the given tenant slugs, or for every tenant holding an ib_pkey;
     options go to build() (ipoib, index0, qos, default_ipoib). Returns {"model", "skipped"}: skipped names the
-    tenants' devices without IB ports."""
+    tenants' devices without IB ports. exclude: tenant slugs left out (a tenant being released loses its
+    partition before its P_Key goes back to the pool)."""
     errors: list[str] = []
-    chosen = _tenants(nb, tenants, errors)
+    chosen = [t for t in _tenants(nb, tenants, errors) if t["slug"] not in set(exclude or [])]
     members, skipped = _members(nb, chosen, errors)
     shared = _limited(nb, limited or [], errors)
     if errors:

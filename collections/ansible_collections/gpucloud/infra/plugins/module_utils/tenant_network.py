@@ -145,10 +145,28 @@ def load_pool(nb, slug: str, container: str | None = None) -> dict:
         errors.append(f"pool {slug}: the VLAN group has no vid_ranges")
     if not isinstance(pool["asn"], int):
         errors.append(f"pool {slug}: custom field pool_evpn_asn is not set")
+    errors += _fabric_limits(slug, pool)
     pool["container"] = _container(nb, group, container, errors)
     if errors:
         _fail(errors)
     return pool
+
+
+# As fabric_config.RD_IP_MAX (not imported: this module ships without the renderers).
+RD_NUMBER_MAX = 65535
+
+
+def _fabric_limits(slug: str, pool: dict) -> list[str]:
+    """What the fabric config would refuse later, refused before anything is allocated: leaf RDs are
+    router-id:L3VNI (16 bits after the colon) and a 4-byte EVPN ASN leaves 16 bits for the VNI in a route target."""
+    found = []
+    if pool["l3vni"] and pool["l3vni"][1] > RD_NUMBER_MAX:
+        found.append(f"pool {slug}: custom field pool_l3vni must end at most at {RD_NUMBER_MAX} "
+                     f"(leaf RDs are router-id:L3VNI), got {pool['l3vni'][0]}-{pool['l3vni'][1]}")
+    if isinstance(pool["asn"], int) and pool["asn"] > 65535 and pool["l2vni"] and pool["l2vni"][1] > 65535:
+        found.append(f"pool {slug}: custom field pool_l2vni must end at most at 65535 with the 4-byte "
+                     f"pool_evpn_asn {pool['asn']} (route targets are ASN:VNI)")
+    return found
 
 
 def _container(nb, group: dict, wanted: str | None, errors: list[str]) -> dict | None:
@@ -367,7 +385,17 @@ def _name_taken(exc: NetBoxError) -> bool:
     return exc.status in (400, 500) and any(w in str(exc) for w in NAME_TAKEN)
 
 
-def _settle(pool: dict, free: dict, key: str, value: int, holders, own_id: int, repatch) -> int:
+def _refill(run, free: dict, key: str) -> bool:
+    """Racers yield values to each other, so a value this run gave up may be free again: when the run's own view
+    of a pool runs dry, NetBox is asked once more before the pool is called exhausted."""
+    if run is None or free[key].get("refilled"):
+        return False
+    fresh = free_values(run.nb, run.pool)[key]
+    free[key].update(free=fresh["free"], in_use=fresh["in_use"], refilled=True)
+    return bool(fresh["free"])
+
+
+def _settle(pool: dict, free: dict, key: str, value: int, holders, own_id: int, repatch, run=None) -> int:
     """The post-commit check for a unique custom field, which NetBox validates before the insert but no
     database constraint backs: two racers can both pass. Each claimant looks after its own commit and yields
     (takes another value) if anyone else holds its value. The racer that commits last always sees the other,
@@ -377,7 +405,7 @@ def _settle(pool: dict, free: dict, key: str, value: int, holders, own_id: int, 
             return value
         free[key]["free"].discard(value)
         free[key]["in_use"] += 1
-        if not free[key]["free"]:
+        if not free[key]["free"] and not _refill(run, free, key):
             _fail([exhausted(pool, key, free)])
         value = _rng.choice(sorted(free[key]["free"]))
         try:
@@ -388,11 +416,11 @@ def _settle(pool: dict, free: dict, key: str, value: int, holders, own_id: int, 
     _fail([f"pool {pool['slug']}: gave up after {MAX_TRIES} contested claims of {key}"])
 
 
-def _claim(pool: dict, free: dict, keys: tuple[str, ...], attempt):
+def _claim(pool: dict, free: dict, keys: tuple[str, ...], attempt, run=None):
     """Call attempt(values) with random free values of keys until NetBox accepts; refused values are dropped."""
     for _ in range(MAX_TRIES):
         for key in keys:
-            if not free[key]["free"]:
+            if not free[key]["free"] and not _refill(run, free, key):
                 _fail([exhausted(pool, key, free)])
         values = {key: _rng.choice(sorted(free[key]["free"])) for key in keys}
         try:
@@ -447,11 +475,11 @@ def _ensure_vrf(run: _Run, free: dict) -> dict:
                                      "rd": f"{pool['asn']}:{l3vni}", "enforce_unique": True,
                                      "description": f"gpucloud tenant VRF ({pool['slug']})",
                                      "custom_fields": {"l3vni": l3vni}})
-        vrf = _claim(pool, free, ("l3vni",), attempt)
+        vrf = _claim(pool, free, ("l3vni",), attempt, run)
         _settle(pool, free, "l3vni", vrf["custom_fields"]["l3vni"],
                 lambda v: [x["id"] for x in nb.list(VRFS, cf_l3vni=v, fields="id")], vrf["id"],
                 lambda v: nb.update(VRFS, [{"id": vrf["id"], "rd": f"{pool['asn']}:{v}",
-                                            "custom_fields": {"l3vni": v}}]))
+                                            "custom_fields": {"l3vni": v}}]), run)
         vrfs = _dedupe_vrfs(nb, tenant)
     vrf = vrfs[0]
     return _ensure_route_targets(run, vrf)
@@ -511,11 +539,11 @@ def _ensure_vlan(run: _Run, free: dict, network: str) -> dict:
                 return None  # a run for the same tenant created it first: adopt that one
             raise
 
-    vlan = _claim(pool, free, ("vid",) if l3 else ("vid", "l2vni"), attempt)
+    vlan = _claim(pool, free, ("vid",) if l3 else ("vid", "l2vni"), attempt, run)
     if vlan is not None and not l3:
         _settle(pool, free, "l2vni", vlan["custom_fields"]["l2vni"],
                 lambda v: [x["id"] for x in nb.list(VLANS, cf_l2vni=v, fields="id")], vlan["id"],
-                lambda v: nb.update(VLANS, [{"id": vlan["id"], "custom_fields": {"l2vni": v}}]))
+                lambda v: nb.update(VLANS, [{"id": vlan["id"], "custom_fields": {"l2vni": v}}]), run)
     else:
         found = nb.list(VLANS, group_id=pool["group_id"], name=name)
         vlan = found[0] if found else None
@@ -587,17 +615,25 @@ def _sync_vrf_prefixes(nb, pool: dict, tenant: dict, vrf: dict, created: list | 
             created.append((PREFIXES, obj["id"]))
 
 
+def _pkey_holders(nb, value: int) -> list[int]:
+    return [x["id"] for x in nb.list(TENANTS, cf_ib_pkey=f"0x{value:04x}", fields="id")]
+
+
 def _ensure_pkey(run: _Run, free: dict) -> None:
+    """The P_Key is an update of the tenant, not an object a rollback deletes: a key already set (by a run for
+    the same tenant, or by one that failed after writing it) is settled again, so a shared key never stays."""
     nb, pool, tenant = run.nb, run.pool, run.tenant
-    if (_tenant(nb, tenant["slug"]).get("custom_fields") or {}).get("ib_pkey"):
-        return  # set meanwhile by a run for the same tenant
 
     def write(value):
         return nb.update(TENANTS, [{"id": tenant["id"], "custom_fields": {"ib_pkey": f"0x{value:04x}"}}])
 
-    pkey = _claim(pool, free, ("ib_pkey",), lambda values: values["ib_pkey"] if write(values["ib_pkey"]) else None)
-    _settle(pool, free, "ib_pkey", pkey,
-            lambda v: [x["id"] for x in nb.list(TENANTS, cf_ib_pkey=f"0x{v:04x}", fields="id")], tenant["id"], write)
+    current = (_tenant(nb, tenant["slug"]).get("custom_fields") or {}).get("ib_pkey")
+    if current:
+        _settle(pool, free, "ib_pkey", int(current, 16), lambda v: _pkey_holders(nb, v), tenant["id"], write, run)
+        return
+    pkey = _claim(pool, free, ("ib_pkey",), lambda values: values["ib_pkey"] if write(values["ib_pkey"]) else None,
+                  run)
+    _settle(pool, free, "ib_pkey", pkey, lambda v: _pkey_holders(nb, v), tenant["id"], write, run)
 
 
 def _apply(run: _Run, plan: dict, names: list[str]) -> None:
@@ -679,7 +715,8 @@ def present(nb, tenant_slug: str, pool_slug: str, vlans, prefix_length: int = 24
     state = read_state(nb, pool, tenant)
     before = allocation(pool, state, names)
     missing_vlans, _l3, missing_prefixes = _missing(state, names)
-    if not missing_vlans and not missing_prefixes and _complete(state, before):
+    if not missing_vlans and not missing_prefixes and _complete(state, before) \
+            and _pkey_holders(nb, int(before["ib_pkey"], 16)) == [tenant["id"]]:
         # The common re-run: nothing to plan, so the pool-wide usage queries are skipped.
         return _result(False, tenant, before, before)
     plan = _plan(nb, pool, state, names, prefix_length)
@@ -731,6 +768,17 @@ def _delete_unused_rts(nb, vrf: dict) -> None:
                     raise
 
 
+def _empty(tenant_slug: str) -> dict:
+    return {"tenant": tenant_slug, "vrf": None, "rd": None, "route_targets": {"import": [], "export": []},
+            "l3vni": None, "l3vni_vid": None, "vlans": [], "ib_pkey": None}
+
+
+def _released(state: dict, prefixes: list[int], pkey) -> dict:
+    return {"prefixes": sorted({p["prefix"] for p in state.get("prefixes", []) if p["id"] in prefixes}),
+            "vlans": sorted(v["vid"] for v in state.get("vlans", [])),
+            "vrfs": [v["name"] for v in state.get("vrfs", [])], "ib_pkey": pkey}
+
+
 def absent(nb, tenant_slug: str, pool_slug: str, check_mode: bool = False, container: str | None = None) -> dict:
     """Release everything the tenant holds in the pool: prefixes, VLANs, VRF, route targets, ib_pkey.
 
@@ -740,7 +788,12 @@ def absent(nb, tenant_slug: str, pool_slug: str, check_mode: bool = False, conta
     if errors:
         _fail(errors)
     pool = load_pool(nb, pool_slug, container)
-    tenant = _tenant(nb, tenant_slug)
+    found = nb.list(TENANTS, slug=tenant_slug)
+    if not found:  # nothing to release: absent already holds
+        empty = _empty(tenant_slug)
+        return {"changed": False, "tenant_id": None, "allocation": empty, "released": _released({}, [], None),
+                "diff": {"before": empty, "after": empty}}
+    tenant = found[0]
     state = read_state(nb, pool, tenant)
     before = allocation(pool, state)
     vrf_ids = {v["id"] for v in state["vrfs"]}
@@ -748,11 +801,8 @@ def absent(nb, tenant_slug: str, pool_slug: str, check_mode: bool = False, conta
     prefixes = [p["id"] for p in state["prefixes"]
                 if _id(p.get("vrf")) in vrf_ids or _id(p.get("vlan")) in vlan_ids]
     pkey = (tenant.get("custom_fields") or {}).get("ib_pkey")
-    after = {"tenant": tenant_slug, "vrf": None, "rd": None, "route_targets": {"import": [], "export": []},
-             "l3vni": None, "l3vni_vid": None, "vlans": [], "ib_pkey": None}
-    released = {"prefixes": sorted({p["prefix"] for p in state["prefixes"] if p["id"] in prefixes}),
-                "vlans": sorted(v["vid"] for v in state["vlans"]), "vrfs": [v["name"] for v in state["vrfs"]],
-                "ib_pkey": pkey}
+    after = _empty(tenant_slug)
+    released = _released(state, prefixes, pkey)
     if not check_mode:
         _delete(nb, PREFIXES, prefixes)
         _delete(nb, VLANS, sorted(vlan_ids))

@@ -22,7 +22,7 @@ description:
   - "C(attachments): each interface of a tenant's device cabled to one of the switches (connected cables): the switch
     port, the tenant, and the VLAN: the device interface's untagged VLAN when it is one of the tenant's networks,
     else the tenant's first network (the first allocated). Devices of tenants without a (complete) allocation are
-    left out and listed in RV(skipped)."
+    left out and listed in RV(left_out)."
   - Reads with a few bulk queries (no per-device or per-tenant calls), so it works at thousands of devices.
     Read-only; every problem in NetBox's data (a switch without C(bgp_asn) or loopback, an uplink with one
     address) is reported at once.
@@ -62,6 +62,12 @@ options:
       C(linux) unless overridden, and a slug not listed is taken as the renderer's name.
     type: dict
     default: {}
+  exclude_tenants:
+    description: Tenant slugs to leave out as if they held no allocation (a tenant being released is taken off the
+      switches first, and only then are its networks returned to the pools).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -119,7 +125,7 @@ inputs:
       type: list
       elements: dict
       sample: [{switch: leaf-dc1-r01, interface: swp1, tenant: acme, vlan: net1}]
-skipped:
+left_out:
   description: Tenants whose devices are cabled to the switches but which hold no (complete) allocation, with the
     reason and the ports left out.
   returned: always
@@ -127,11 +133,6 @@ skipped:
   elements: dict
   sample: [{tenant: initech, reason: no allocation in the pool (run tenant_network),
             ports: ["leaf-dc1-r01 swp9 (gpu-dc1-r01-k03-n01 eth0)"]}]
-warnings:
-  description: Data that was worked around, e.g. a device interface whose untagged VLAN is not its tenant's.
-  returned: always
-  type: list
-  elements: str
 """
 
 
@@ -150,6 +151,7 @@ def main():
             vrf_backend=dict(type="str", default="device", choices=["device", "netns"]),
             platform=dict(type="str", default=fabric_inputs.DEFAULT_PLATFORM),
             platform_map=dict(type="dict", default={}),
+            exclude_tenants=dict(type="list", elements="str", default=[]),
         ),
         required_one_of=[("site", "switches")],
         supports_check_mode=True,
@@ -161,12 +163,13 @@ def main():
         nb = netbox_api.from_params(p)
         result = fabric_inputs.read(nb, site=p["site"], switches=p["switches"], pool=p["pool"],
                                     vrf_backend=p["vrf_backend"], platform=p["platform"],
-                                    platform_map=p["platform_map"], roles=p["roles"])
+                                    platform_map=p["platform_map"], roles=p["roles"],
+                                    exclude_tenants=p["exclude_tenants"])
     except fabric_inputs.FabricInputsError as exc:
         module.fail_json(msg=f"{len(exc.errors)} problem(s): " + "; ".join(exc.errors), errors=exc.errors)
     except netbox_api.NetBoxError as exc:
         module.fail_json(msg=str(exc))
-    for warning in result["warnings"]:
+    for warning in result.pop("warnings"):  # shown as Ansible warnings (a "warnings" key is Ansible's own)
         module.warn(warning)
     module.exit_json(changed=False, **result)
 

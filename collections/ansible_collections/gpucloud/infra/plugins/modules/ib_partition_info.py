@@ -31,6 +31,12 @@ options:
     type: list
     elements: str
     default: []
+  exclude_tenants:
+    description: Tenant slugs to leave out even though they hold an ib_pkey (a tenant being released loses its
+      partition before its P_Key goes back to the pool).
+    type: list
+    elements: str
+    default: []
   ipoib:
     description: Mark the tenant partitions IPoIB-capable (OpenSM creates their IPoIB broadcast group).
     type: bool
@@ -111,6 +117,7 @@ def main():
             **netbox_api.CONNECTION_ARGS,
             tenants=dict(type="list", elements="str"),
             limited_members=dict(type="list", elements="str", default=[]),
+            exclude_tenants=dict(type="list", elements="str", default=[]),
             ipoib=dict(type="bool", default=True),
             index0=dict(type="bool", default=False),
             mtu=dict(type="int", default=0),
@@ -124,7 +131,8 @@ def main():
     if not netbox_api.HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
     try:
-        result = netbox_ib.read(netbox_api.from_params(p), p["tenants"], p["limited_members"], ipoib=p["ipoib"],
+        result = netbox_ib.read(netbox_api.from_params(p), p["tenants"], p["limited_members"], p["exclude_tenants"],
+                                ipoib=p["ipoib"],
                                 index0=p["index0"], qos={"mtu": p["mtu"], "rate": p["rate"], "sl": p["sl"]},
                                 default_ipoib=p["default_ipoib"])
     except IbPartitionError as exc:
