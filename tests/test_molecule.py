@@ -17,6 +17,8 @@ def test_molecule(role, lab_env, fleet):
     env = {**os.environ, **lab_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.run([str(Path(sys.executable).parent / "molecule"), "test"], cwd=ROLES / role, env=env,
                           capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    # The failing task first (Molecule's own summary comes after it and would push it out of the message).
+    failed = [text[max(0, m.start() - 1500):m.start() + 1500] for m in re.finditer(r"fatal: |\[ERROR\]", text)]
+    assert proc.returncode == 0, "\n...\n".join(failed[:2]) + "\n...\n" + text[-3000:]
     assert re.search(r"idempotence: Executed: Successful", text), text[-3000:]

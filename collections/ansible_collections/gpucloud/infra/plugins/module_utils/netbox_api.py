@@ -14,6 +14,7 @@ import os
 try:
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
 
     HAS_REQUESTS = True
 except ImportError:  # reported by the caller with missing_required_lib()
@@ -51,7 +52,12 @@ class NetBox:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.verify = verify
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        # A pooled keep-alive connection the server has just closed (gunicorn recycles workers and drops idle
+        # connections) fails the next request on it; idempotent requests are sent again on a fresh one. POST is
+        # not: NetBox may have created the object before the connection broke.
+        retries = Retry(total=3, connect=3, read=2, other=0, status=0, backoff_factor=0.1, raise_on_status=False,
+                        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}))
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=retries)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({
