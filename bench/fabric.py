@@ -32,6 +32,7 @@ sys.path[:0] = [str(REPO), str(REPO / "collections")]
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import fabric_config, netbox_api, tenant_network  # noqa: E402
 from lab.fabric_lab import FabricLab, attachment_servers, lab_root, probe  # noqa: E402
+from lab.proc import changed_per_host  # noqa: E402
 from lab.seed import ensure_fleet  # noqa: E402
 from lab.settings import load  # noqa: E402
 from lab.stack import up  # noqa: E402
@@ -89,12 +90,7 @@ def apply(lab: FabricLab, switches: dict) -> tuple[float, dict]:
     took = time.monotonic() - t0
     if proc.returncode:
         raise SystemExit(f"apply failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
-    recap = {}
-    for line in proc.stdout.splitlines():
-        if " : ok=" in line:
-            host, rest = line.split(" : ", 1)
-            recap[host.strip()] = int(rest.split("changed=")[1].split()[0])
-    return took, recap
+    return took, changed_per_host(proc.stdout)
 
 
 def spare_servers(inputs: dict, count: int) -> list[dict]:

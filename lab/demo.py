@@ -17,6 +17,7 @@ import requests
 from lab.demo_image import golden_image
 from lab.demo_network import tenant_networks
 from lab.fleet_plan import TENANTS, plan
+from lab.proc import recap_summary
 from lab.seed import ensure_fleet
 from lab.settings import Settings
 from lab.stack import up
@@ -121,12 +122,6 @@ def _playbook(s: Settings, env: dict, playbook: str, *args: str) -> str:
     return proc.stdout
 
 
-def _recap(output: str) -> str:
-    hosts = [line for line in output.splitlines() if " : ok=" in line]
-    changed = sum(int(line.split("changed=")[1].split()[0]) > 0 for line in hosts)
-    return f"{len(hosts)} nodes, {changed} changed"
-
-
 def _drift(env: dict, fleet, count: int) -> list[str]:
     """Someone toggled turbo off in the BIOS setup of a few nodes: PATCH their BMCs directly."""
     auth = ("admin", env["GPUCLOUD_LAB_BMC_PASSWORD"])
@@ -150,8 +145,8 @@ def tune_bios(s: Settings, env: dict, fleet) -> None:
     for line in lines.strip().splitlines():
         print("  audit: " + line.strip().lstrip("- ").strip("'"))
     t0 = time.monotonic()
-    first = _recap(_playbook(s, env, "playbooks/bios_tune.yml"))
+    first = recap_summary(_playbook(s, env, "playbooks/bios_tune.yml"))
     t1 = time.monotonic()
-    again = _recap(_playbook(s, env, "playbooks/bios_tune.yml"))
+    again = recap_summary(_playbook(s, env, "playbooks/bios_tune.yml"))
     print(f"  bios_tune.yml (profile gpu_performance): {first} in {t1 - t0:.1f}s; "
           f"again: {again} in {time.monotonic() - t1:.1f}s")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import fabric_config, fabric_inputs, netbox_api
 from lab.fabric_lab import FabricLab, attachment_servers, lab_root, probe
+from lab.proc import recap_summary
 from lab.settings import Settings
 
 SITE = "dc1"
@@ -29,12 +30,6 @@ def _playbook(s: Settings, env: dict, inventory: str, tenant: str, backend: str,
     if proc.returncode:
         raise SystemExit(f"tenant_network.yml failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return proc.stdout
-
-
-def _changed(output: str) -> str:
-    hosts = [line for line in output.splitlines() if " : ok=" in line]
-    changed = sum(int(line.split("changed=")[1].split()[0]) > 0 for line in hosts)
-    return f"{len(hosts)} hosts, {changed} changed"
 
 
 def _controller_inventory(s: Settings) -> str:
@@ -70,9 +65,9 @@ def tenant_networks(s: Settings, env: dict) -> None:
     print(f"  fabric lab: {len(roles)} switches, {len(servers)} tenant server ports, up in "
           f"{time.monotonic() - t0:.1f}s")
     t0 = time.monotonic()
-    first = _changed(_playbook(s, env, str(lab.inventory), TENANTS[0], backend))
+    first = recap_summary(_playbook(s, env, str(lab.inventory), TENANTS[0], backend), "hosts")
     t1 = time.monotonic()
-    again = _changed(_playbook(s, env, str(lab.inventory), TENANTS[0], backend))
+    again = recap_summary(_playbook(s, env, str(lab.inventory), TENANTS[0], backend), "hosts")
     print(f"  tenant_network.yml: {first} in {t1 - t0:.1f}s; again: {again} in {time.monotonic() - t1:.1f}s")
     lab.wait_converged(fabric_config.switch_files(inputs), timeout=CONVERGE_TIMEOUT)
     by_tenant = {t: [srv for srv in servers if srv["tenant"] == t] for t in TENANTS}

@@ -84,3 +84,19 @@ def wait_for(predicate, what: str, timeout: float, log: Path | None = None) -> N
         time.sleep(0.2)
     hint = f"; see {log}" if log else ""
     raise LabError(f"{what} did not come up within {timeout:.0f}s{hint}")
+
+
+def changed_per_host(output: str) -> dict[str, int]:
+    """changed= of each host in ansible-playbook's PLAY RECAP."""
+    hosts = {}
+    for line in output.splitlines():
+        if " : ok=" in line:
+            host, rest = line.split(" : ", 1)
+            hosts[host.strip()] = int(rest.split("changed=")[1].split()[0])
+    return hosts
+
+
+def recap_summary(output: str, noun: str = "nodes") -> str:
+    """'N nodes, M changed' of an ansible-playbook run."""
+    hosts = changed_per_host(output)
+    return f"{len(hosts)} {noun}, {sum(1 for c in hosts.values() if c)} changed"
