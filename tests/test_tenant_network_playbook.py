@@ -51,9 +51,6 @@ class Site:
     def of(self, tenant: str) -> list[dict]:
         return [s for s in self.servers.values() if s["tenant"] == tenant]
 
-    def reachable(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        return self.lab.reachable(pairs)
-
     def wait_converged(self) -> None:
         """Until every stretched L2VNI has its remote VTEPs, for the switch configs NetBox gives now."""
         self.lab.wait_converged(fabric_config.switch_files(self.inputs()), timeout=60)
@@ -113,11 +110,11 @@ def test_same_tenant_reaches_across_leaves_and_others_do_not(site, applied):
     acme, globex = site.of("acme"), site.of("globex")
     acme_pairs = _pairs(acme, acme)
     assert len({s["switch"] for s in acme}) >= 2
-    assert site.reachable(acme_pairs) == set(acme_pairs)
+    assert site.lab.reachable(acme_pairs) == set(acme_pairs)
     globex_pairs = _pairs(globex, globex)
-    assert site.reachable(globex_pairs) == set(globex_pairs)
+    assert site.lab.reachable(globex_pairs) == set(globex_pairs)
     cross = _pairs(globex, acme) + _pairs(acme, globex)
-    assert site.reachable(cross) == set()
+    assert site.lab.reachable(cross) == set()
 
 
 def test_tenants_cannot_reach_the_underlay(site, applied):
@@ -125,7 +122,7 @@ def test_tenants_cannot_reach_the_underlay(site, applied):
     underlay |= {u["ip_address"].split("/")[0] for sw in site.first_inputs["fabric"]["switches"].values()
                  for u in sw["uplinks"]}
     pairs = [(s["name"], ip) for s in site.servers.values() for ip in sorted(underlay)[:6]]
-    assert site.reachable(pairs) == set()
+    assert site.lab.reachable(pairs) == set()
 
 
 def test_ib_partitions_carry_each_tenants_pkey(site, applied):
@@ -155,7 +152,7 @@ def test_releasing_a_tenant_removes_exactly_it(site, applied):
                    and not any(v in line for v in globex_vnis)), switch
     site.wait_converged()
     acme_pairs = _pairs(site.of("acme"), site.of("acme"))
-    assert site.reachable(acme_pairs) == set(acme_pairs)
-    assert site.reachable(_pairs(site.of("globex"), site.of("globex"))) == set()
+    assert site.lab.reachable(acme_pairs) == set(acme_pairs)
+    assert site.lab.reachable(_pairs(site.of("globex"), site.of("globex"))) == set()
     conf = (site.lab.root / "opensm" / "partitions.conf").read_text()
     assert "globex" not in conf
