@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NODES ?= 32
 
-.PHONY: demo test setup up down status seed lint bench-inventory bench-jobs bench-bios bench-image bench-fabric
+.PHONY: demo test setup up down status seed molecule lint bench-inventory bench-jobs bench-bios bench-image bench-fabric bench-placement
 
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
@@ -28,6 +28,9 @@ status:
 seed: setup
 	$(PY) -m lab seed --nodes $(NODES)
 
+molecule: setup  # every role's Molecule scenario, including those whose triplet CI runs in pytest
+	GPUCLOUD_MOLECULE=all $(PY) -m pytest tests/test_molecule.py
+
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ansible-lint --offline -p playbooks roles
@@ -46,3 +49,6 @@ bench-image: setup
 
 bench-fabric: setup
 	$(PY) bench/fabric.py
+
+bench-placement: setup
+	$(PY) bench/placement.py

@@ -16,6 +16,7 @@ import requests
 
 from lab.demo_image import golden_image
 from lab.demo_network import tenant_networks
+from lab.demo_tenants import tenant_product
 from lab.fleet_plan import TENANTS, plan
 from lab.proc import recap_summary
 from lab.seed import ensure_fleet
@@ -58,7 +59,8 @@ def run(s: Settings, nodes: int) -> None:
     run_job(s, env, sorted(srv.name for srv in fleet.servers if srv.tenant == DEMO_TENANT)[:2])
     tune_bios(s, env, fleet)
     golden_image(s, env, fleet)
-    tenant_networks(s, env)
+    tenant_networks(s, env, fleet)
+    tenant_product(s, env)
     print(f"demo done in {time.monotonic() - started:.0f}s. NetBox UI: {s.netbox_url}  "
           f"(source {s.env_file} to use the playbooks)")
 

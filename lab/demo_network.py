@@ -43,7 +43,15 @@ def _pairs(servers: list[dict], targets: list[dict]) -> list[tuple[str, str]]:
     return [(s["name"], t["address"].split("/")[0]) for s in servers for t in targets if s is not t]
 
 
-def tenant_networks(s: Settings, env: dict) -> None:
+def _with_idle_ports(servers: list[dict], fleet) -> list[dict]:
+    """Every server port of the site exists, as on a real switch: a later tenant's nodes (a cluster's network
+    stage in step 10) find their leaf port; only the tenants' attached servers get addresses."""
+    used = {(srv["switch"], srv["interface"]) for srv in servers}
+    return servers + [{"name": f"idle-{x.name}", "switch": x.leaf, "interface": x.leaf_port, "tenant": None}
+                      for x in fleet.servers if x.site == SITE and (x.leaf, x.leaf_port) not in used]
+
+
+def tenant_networks(s: Settings, env: dict, fleet) -> None:
     backend = probe()
     print(f"== 9. tenant networks: {' and '.join(TENANTS)} on site {SITE} (VXLAN/EVPN leaves: Linux namespaces "
           f"with FRR and ifupdown2, VRF backend {backend})")
@@ -60,8 +68,8 @@ def tenant_networks(s: Settings, env: dict) -> None:
     lab = FabricLab(lab_root(s))
     roles = {n: "spine" if n.startswith("spine") else "leaf" for n in inputs["fabric"]["switches"]}
     t0 = time.monotonic()
-    lab.up(inputs, roles=roles, backend=backend)
     servers = attachment_servers(inputs)
+    lab.up(inputs, servers=_with_idle_ports(servers, fleet), roles=roles, backend=backend)
     print(f"  fabric lab: {len(roles)} switches, {len(servers)} tenant server ports, up in "
           f"{time.monotonic() - t0:.1f}s")
     t0 = time.monotonic()

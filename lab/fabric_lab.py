@@ -330,9 +330,14 @@ class FabricLab:
             "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ib_partition_conf_path": str(opensm / "partitions.conf"),
             "ib_partition_ufm_payload_path": str(opensm / "ufm-pkeys.json"), "ib_partition_reload": False}}}
-        inventory = {"all": {"vars": {"ansible_connection": "gpucloud.infra.nsenter",
-                                      "ansible_python_interpreter": SYSTEM_PYTHON, "ansible_pipelining": True},
-                             "children": groups}}
+        # The switches' connection goes on their groups, not on `all`: the runner's cluster stages load this
+        # inventory beside a tenant's servers. The VRF backend the lab runs is the fabric's, for every playbook.
+        switch_vars = {"ansible_connection": "gpucloud.infra.nsenter", "ansible_python_interpreter": SYSTEM_PYTHON,
+                       "ansible_pipelining": True}
+        for name, group in groups.items():
+            if name != "opensm":
+                group["vars"] = switch_vars
+        inventory = {"all": {"vars": {"tenant_network_vrf_backend": state["backend"]}, "children": groups}}
         self.inventory.write_text("# written by lab/fabric_lab.py (python -m lab.fabric_lab up)\n"
                                   + yaml.safe_dump(inventory, sort_keys=True))
 

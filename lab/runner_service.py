@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab.bmc_emulator import CA_ENV, PASSWORD_ENV
+from lab.fabric_lab import lab_root
 from lab.proc import LabError, port_open, read_pid, stop_pid, wait_for
 from lab.settings import Settings
 
@@ -32,10 +34,14 @@ def inventory_options(s: Settings) -> Path:
 
 
 def runner_env(s: Settings, base: dict[str, str]) -> dict[str, str]:
+    """Cluster stages reach the lab's BMCs with its credential variables and its switches through the fabric
+    lab's inventory (written when the fabric lab is up; until then the network stage allocates only)."""
     return base | {
         "GPUCLOUD_API_URL": s.api_url,
         "GPUCLOUD_DATA_DIR": str(s.runner_data),
         "GPUCLOUD_INVENTORY_OPTIONS": str(inventory_options(s)),
+        "GPUCLOUD_JOB_ENV": f"{PASSWORD_ENV},{CA_ENV}",
+        "GPUCLOUD_FABRIC_INVENTORY": str(lab_root(s) / "inventory.yml"),
     }
 
 

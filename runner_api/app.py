@@ -9,7 +9,21 @@ from flask import Flask, current_app, g, request
 
 from runner_api import audit as audit_log
 from runner_api import errors
-from runner_api.api import audit, docs, health, identity, jobs, playbooks, tenants, tokens
+from runner_api.api import (
+    audit,
+    clusters,
+    docs,
+    health,
+    identity,
+    jobs,
+    onboarding,
+    playbooks,
+    projects,
+    quotas,
+    tenants,
+    tokens,
+    users,
+)
 from runner_api.auth import authenticate
 from runner_api.runtime import Runtime, runtime
 from runner_api.settings import Settings
@@ -17,7 +31,8 @@ from runner_api.settings import Settings
 CORRELATION_HEADER = "X-Correlation-ID"
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-BLUEPRINTS = (health.bp, docs.bp, identity.bp, playbooks.bp, jobs.bp, tenants.bp, tokens.bp, audit.bp)
+BLUEPRINTS = (health.bp, docs.bp, identity.bp, playbooks.bp, jobs.bp, tenants.bp, tokens.bp, audit.bp, clusters.bp,
+              quotas.bp, onboarding.bp, users.bp, projects.bp)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -1,10 +1,11 @@
 """Bearer authentication (gpucloud tokens or a tenant's OIDC JWTs) and role checks."""
 
+from dataclasses import replace
 from functools import wraps
 
 from flask import g, request
 
-from runner_api import oidc
+from runner_api import oidc, users
 from runner_api.errors import Forbidden, Unauthorized
 from runner_api.principal import Principal, Role
 from runner_api.runtime import runtime
@@ -32,9 +33,23 @@ def _oidc_principal(rt, token: str) -> Principal:
     if not config:
         raise Unauthorized("the token's issuer is not registered for any tenant")
     try:
-        return oidc.verify(token, tenant, config)
+        principal = oidc.verify(token, tenant, config)
     except oidc.OidcError as exc:
         raise Unauthorized(str(exc)) from None
+    return _with_projects(rt, principal)
+
+
+def _with_projects(rt, principal: Principal) -> Principal:
+    """An OIDC user's projects come from the tenant's user record of their email. A tenant that keeps user
+    records gives someone without one (removed, or never invited) no project; a tenant whose IdP alone
+    manages its users keeps the tenant-wide default."""
+    if principal.at_least(Role.TENANT_ADMIN):
+        return principal
+    store = users.of(rt)
+    user = store.get(principal.tenant, principal.user) if principal.user else None
+    if user is None:
+        return replace(principal, projects=()) if store.list(principal.tenant) else principal
+    return principal if user.projects is None else replace(principal, projects=tuple(user.projects))
 
 
 def requires(role: Role):

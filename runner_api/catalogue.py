@@ -34,6 +34,11 @@ class Entry:
     schema: dict
     min_role: Role = Role.TENANT_OPERATOR
     touches_nodes: bool = True
+    # Internal entries are cluster stages: operator-written, launched only by a cluster's pipeline,
+    # never by a tenant; they may read NetBox and the credential variables the settings name, and
+    # with `fabric` they see the fabric's switches too.
+    internal: bool = False
+    fabric: bool = False
     timeout: int = 3600
     max_timeout: int = 4 * 3600
     tasks: int | None = None
@@ -114,6 +119,8 @@ def load(path: Path, repo: Path) -> dict[str, Entry]:
             schema=schema,
             min_role=Role(raw.get("min_role", Role.TENANT_OPERATOR)),
             touches_nodes=bool(raw.get("touches_nodes", True)),
+            internal=bool(raw.get("internal", False)),
+            fabric=bool(raw.get("fabric", False)),
             timeout=int(raw.get("timeout", 3600)),
             max_timeout=int(raw.get("max_timeout", 4 * 3600)),
             validator=Draft202012Validator(schema),

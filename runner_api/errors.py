@@ -5,6 +5,8 @@ import logging
 from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBoxError
+
 log = logging.getLogger(__name__)
 
 
@@ -78,6 +80,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return problem(exc.status, exc.title, exc.detail, exc.errors)
+
+    @app.errorhandler(NetBoxError)
+    def _netbox_error(exc: NetBoxError):
+        log.warning("NetBox failed (correlation id %s): %s", g.get("correlation_id"), exc)
+        return problem(503, "Service unavailable", "NetBox is unavailable or refused the request; try again later")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -82,6 +82,7 @@ class JobRun:
         self.stats: dict = {}
         self.seen: dict[str, dict] = {}  # per-host counts from events, for runs cut short before their stats
         self.parent = os.getppid()
+        self.internal = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> str:
@@ -132,6 +133,7 @@ class JobRun:
     def _ansible(self) -> tuple[JobStatus, int | None]:
         job, settings = self.job, self.settings
         entry = load_catalogue(settings.catalogue, settings.repo).get(job["playbook"])
+        self.internal = bool(entry and entry.internal)
         if entry is None:
             self.reason = f"playbook {job['playbook']!r} left the catalogue"
             return JobStatus.FAILED, None
@@ -140,6 +142,12 @@ class JobRun:
         extravars = private / "tenant-vars.yml"
         write_extravars(extravars, job.get("variables") or {})
         inventory = write_inventory(settings, job["tenant"])
+        inventories, extra_env = [str(inventory)], {}
+        if entry.internal:  # an operator-written cluster stage: NetBox, credentials, maybe the fabric
+            extra_env = {n: os.environ[n] for n in ("NETBOX_URL", "NETBOX_TOKEN", *settings.job_env)
+                         if n in os.environ}
+            if entry.fabric and settings.fabric_inventory:
+                inventories.append(settings.fabric_inventory)
         for name in list(os.environ):
             if name not in PASSED_ENV:
                 del os.environ[name]
@@ -149,10 +157,10 @@ class JobRun:
             private_data_dir=str(private),
             project_dir=str(entry.playbook.parent),
             playbook=entry.playbook.name,
-            inventory=str(inventory),
+            inventory=inventories,
             limit=",".join(job.get("limit") or []) or None,
             cmdline=f"-e @{extravars}",
-            envvars={"ANSIBLE_CONFIG": str(settings.ansible_cfg), "ANSIBLE_FORCE_COLOR": "0",
+            envvars={**extra_env, "ANSIBLE_CONFIG": str(settings.ansible_cfg), "ANSIBLE_FORCE_COLOR": "0",
                      "GPUCLOUD_JOB_ID": job["id"], "GPUCLOUD_CORRELATION_ID": job["correlation_id"] or ""},
             ident="run",
             quiet=True,
@@ -160,8 +168,11 @@ class JobRun:
             cancel_callback=self._should_stop,
             settings={"pexpect_timeout": 1, "suppress_ansible_output": True},
             rotate_artifacts=1,
+            suppress_env_files=True,
         )
         process_tree.kill_descendants()  # whatever the run left behind (e.g. a detached module)
+        if extra_env:  # ansible-runner records the run's environment there: NetBox token, credentials
+            (private / "artifacts" / "run" / "command").unlink(missing_ok=True)
         status = JobStatus(runner.status) if runner.status in set(JobStatus) else JobStatus.FAILED
         if status is JobStatus.CANCELED and self.lost:
             status = JobStatus.FAILED
@@ -186,6 +197,11 @@ class JobRun:
 
     def _on_event(self, event: dict) -> bool:
         shown = display(event) | {"correlation_id": self.job["correlation_id"]}
+        host = (event.get("event_data") or {}).get("host")
+        if self.internal and event.get("event", "").startswith("runner_") and host not in self.job["nodes"]:
+            # A cluster stage's switch and controller results carry the whole site's fabric, other tenants'
+            # networks included: the tenant sees their task, host and outcome, not their output.
+            shown["stdout"] = ""
         if event.get("event") == "playbook_on_stats":
             self.stats = host_stats(event.get("event_data") or {})
         count_result(self.seen, event)
@@ -208,4 +224,15 @@ class JobRun:
                              "created": finished, "correlation_id": job["correlation_id"]}, pipe=pipe)
         pipe.execute()
         log.info("job %s %s (tenant %s, correlation id %s)", job["id"], status, job["tenant"], job["correlation_id"])
+        if job.get("cluster"):
+            self._advance_cluster()
         return str(status)
+
+    def _advance_cluster(self) -> None:
+        """A cluster stage ended: start the next one (clusters.refresh catches up if this fails)."""
+        from runner_api import clusters  # the API's runtime, built only for pipeline jobs
+        from runner_api.runtime import Runtime
+        try:
+            clusters.advance(Runtime.build(self.settings), self.jobs.get(self.job["id"]))
+        except Exception:
+            log.exception("job %s: cluster %s not advanced", self.job["id"], self.job["cluster"])

@@ -26,7 +26,7 @@ INT_FIELDS = ("timeout", "changed", "rc")
 FLOAT_FIELDS = ("created_at", "started_at", "finished_at")
 PUBLIC = ("id", "tenant", "playbook", "status", "reason", "waiting", "variables", "limit", "nodes", "timeout",
           "created_at", "started_at", "finished_at", "changed", "rc", "stats", "submitted_by", "correlation_id",
-          "worker", "journal")
+          "worker", "journal", "cluster", "stage", "project")
 
 
 def new_id() -> str:

@@ -42,6 +42,25 @@ class RunnerCollector:
             outcomes.add_metric(key.split("|"), float(value))
         yield outcomes
         yield self._durations()
+        yield from self._quotas()
+
+    def _quotas(self):
+        used = GaugeMetricFamily("gpucloud_quota_used", "Quota in use, from NetBox allocations",
+                                 labels=["tenant", "project", "resource"])
+        limit = GaugeMetricFamily("gpucloud_quota_limit", "Quota limit", labels=["tenant", "project", "resource"])
+        ratio = GaugeMetricFamily("gpucloud_quota_usage_ratio", "Quota used over limit",
+                                  labels=["tenant", "project", "resource"])
+        for key, value in sorted(self.redis.hgetall(store.METRIC_QUOTA).items()):
+            labels = key.split("|")
+            in_use, cap = (float(v) for v in value.split("|"))
+            used.add_metric(labels, in_use)
+            limit.add_metric(labels, cap)
+            ratio.add_metric(labels, in_use / cap if cap else 0.0)
+        alerts = CounterMetricFamily("gpucloud_quota_alerts", "Quota alerts raised",
+                                     labels=["tenant", "kind", "level"])
+        for key, value in self.redis.hgetall(store.METRIC_ALERTS).items():
+            alerts.add_metric(key.split("|"), float(value))
+        yield from (used, limit, ratio, alerts)
 
     def _durations(self):
         family = HistogramMetricFamily("gpucloud_job_duration_seconds", "Job run time", labels=["playbook"])

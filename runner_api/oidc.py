@@ -98,7 +98,9 @@ def verify(token: str, tenant: str, config: dict) -> Principal:
         )
     except (jwt.PyJWTError, OidcError) as exc:
         raise OidcError(f"token rejected: {exc}") from None
-    return Principal(subject=f"oidc:{claims['sub']}", role=_role(claims, config), tenant=tenant, via="oidc")
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    return Principal(subject=f"oidc:{claims['sub']}", role=_role(claims, config), tenant=tenant, via="oidc",
+                     user=email)
 
 
 def _role(claims: dict, config: dict) -> Role:

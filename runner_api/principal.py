@@ -23,6 +23,9 @@ class Principal:
     tenant: str | None  # None only for platform admins
     via: str = "token"  # "token" or "oidc"
     token_id: str | None = None
+    # The tenant projects the caller may use; None means every project (tenant admins always).
+    projects: tuple[str, ...] | None = None
+    user: str | None = None  # the tenant user (email) a token or JWT belongs to, if any
 
     @property
     def is_platform(self) -> bool:
@@ -34,5 +37,13 @@ class Principal:
     def sees_tenant(self, tenant: str | None) -> bool:
         return self.is_platform or (tenant is not None and tenant == self.tenant)
 
+    def may_use_project(self, name: str) -> bool:
+        return self.projects is None or self.at_least(Role.TENANT_ADMIN) or name in self.projects
+
     def as_dict(self) -> dict:
-        return {"subject": self.subject, "role": str(self.role), "tenant": self.tenant, "via": self.via}
+        data = {"subject": self.subject, "role": str(self.role), "tenant": self.tenant, "via": self.via}
+        if self.user:
+            data["user"] = self.user
+        if self.projects is not None:
+            data["projects"] = list(self.projects)
+        return data

@@ -39,6 +39,16 @@ class Settings:
     netbox_timeout: float = 10.0
     # Plain-http issuers/JWKS on loopback, for labs and tests; never on in production.
     oidc_allow_http_loopback: bool = False
+    # Clusters: the stages each kind goes through, the fabric's inventory (switches, subnet manager)
+    # for the stages that configure it, and environment variables those operator-written stages may
+    # read (BMC credential references resolve through them); tenants' own playbooks never get them.
+    cluster_stages: Path = REPO / "playbooks" / "clusters.yml"
+    fabric_inventory: str = ""
+    job_env: tuple[str, ...] = ()
+    cost_enabled: bool = True
+    currency: str = "USD"
+    alert_webhook_url: str = ""
+    alert_webhook_secret: str = field(default="", repr=False)
 
     @property
     def jobs_dir(self) -> Path:
@@ -66,6 +76,13 @@ class Settings:
             retention_hours=_env_int("GPUCLOUD_RETENTION_HOURS", 168),
             default_concurrency=_env_int("GPUCLOUD_DEFAULT_CONCURRENCY", 4),
             oidc_allow_http_loopback=os.environ.get("GPUCLOUD_OIDC_ALLOW_HTTP_LOOPBACK") == "1",
+            cluster_stages=Path(os.environ.get("GPUCLOUD_CLUSTER_STAGES", REPO / "playbooks" / "clusters.yml")),
+            fabric_inventory=os.environ.get("GPUCLOUD_FABRIC_INVENTORY", ""),
+            job_env=tuple(n for n in os.environ.get("GPUCLOUD_JOB_ENV", "").split(",") if n.strip()),
+            cost_enabled=os.environ.get("GPUCLOUD_COST", "on").lower() not in ("off", "0", "false", "no"),
+            currency=os.environ.get("GPUCLOUD_CURRENCY", "USD"),
+            alert_webhook_url=os.environ.get("GPUCLOUD_ALERT_WEBHOOK_URL", ""),
+            alert_webhook_secret=os.environ.get("GPUCLOUD_ALERT_WEBHOOK_SECRET", ""),
         )
         values.update(overrides)
         return cls(**values)

@@ -15,6 +15,9 @@ TOKENS = f"{PREFIX}:tokens"
 OIDC_ISSUERS = f"{PREFIX}:oidc-issuers"
 METRIC_OUTCOMES = f"{PREFIX}:metrics:outcomes"
 METRIC_DURATION = f"{PREFIX}:metrics:duration"
+METRIC_ALERTS = f"{PREFIX}:metrics:alerts"
+METRIC_QUOTA = f"{PREFIX}:metrics:quota"  # "tenant|scope|resource" -> "used|limit", refreshed on every change
+PLACEMENT_LOCK = f"{PREFIX}:lock:placement"
 QUEUE_PREFIX = "tenant."  # RQ queue name prefix; RQ stores it under rq:queue:tenant.<slug>
 
 
@@ -46,8 +49,45 @@ def node_lock(host: str) -> str:
     return f"{PREFIX}:lock:node:{host}"
 
 
+def quota_state(tenant: str) -> str:
+    return f"{PREFIX}:quota-state:{tenant}"
+
+
+def tenant_alerts(tenant: str) -> str:
+    return f"{PREFIX}:alerts:{tenant}"
+
+
+def cluster_key(cluster_id: str) -> str:
+    return f"{PREFIX}:cluster:{cluster_id}"
+
+
+def cluster_names(tenant: str) -> str:
+    return f"{PREFIX}:cluster-names:{tenant}"
+
+
+def tenant_clusters(tenant: str) -> str:
+    return f"{PREFIX}:clusters:{tenant}"
+
+
 def token_key(digest: str) -> str:
     return f"{PREFIX}:token:{digest}"
+
+
+def onboarding_key(slug: str) -> str:
+    return f"{PREFIX}:onboarding:{slug}"
+
+
+def users_key(slug: str) -> str:
+    """Hash: email -> the tenant user's record."""
+    return f"{PREFIX}:users:{slug}"
+
+
+def invitation_key(digest: str) -> str:
+    return f"{PREFIX}:invitation:{digest}"
+
+
+def tenant_lock(slug: str, what: str) -> str:
+    return f"{PREFIX}:lock:{what}:{slug}"
 
 
 def queue_name(tenant: str) -> str:

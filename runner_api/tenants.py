@@ -4,10 +4,18 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from runner_api import store
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+
+
+class Realm(StrEnum):
+    """Where a tenant's users authenticate: gpucloud tokens only, or also JWTs of the tenant's OIDC issuer."""
+
+    TOKEN = "token"
+    OIDC = "oidc"
 
 
 @dataclass
@@ -16,6 +24,8 @@ class Tenant:
     concurrency: int
     created_at: float
     oidc: dict | None = field(default=None)
+    realm: str = Realm.TOKEN
+    default_role: str = "tenant-viewer"  # the role a user invited without one gets
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -43,7 +53,8 @@ class TenantStore:
         if not raw:
             return None
         oidc = json.loads(raw["oidc"]) if raw.get("oidc") else None
-        return Tenant(slug, int(raw["concurrency"]), float(raw["created_at"]), oidc)
+        return Tenant(slug, int(raw["concurrency"]), float(raw["created_at"]), oidc,
+                      raw.get("realm", Realm.TOKEN), raw.get("default_role", "tenant-viewer"))
 
     def list(self) -> list[Tenant]:
         return [t for t in (self.get(s) for s in sorted(self.redis.smembers(store.TENANTS))) if t]
@@ -60,6 +71,27 @@ class TenantStore:
 
     def update(self, slug: str, concurrency: int) -> None:
         self.redis.hset(store.tenant_key(slug), "concurrency", concurrency)
+
+    def set_realm(self, slug: str, realm: Realm, default_role: str) -> None:
+        self.redis.hset(store.tenant_key(slug), mapping={"realm": str(realm), "default_role": default_role})
+
+    def mark_offboarding(self, slug: str) -> None:
+        """From the first offboarding step on, the tenant may not start new clusters or jobs."""
+        if self.redis.exists(store.tenant_key(slug)):
+            self.redis.hset(store.tenant_key(slug), "offboarding", 1)
+
+    def offboarding(self, slug: str) -> bool:
+        return self.redis.hget(store.tenant_key(slug), "offboarding") == "1"
+
+    def delete(self, slug: str) -> None:
+        """Forget the tenant (offboarding; the caller made sure it has no queued or running jobs)."""
+        self.set_oidc(slug, None)
+        pipe = self.redis.pipeline()
+        pipe.delete(store.tenant_key(slug))
+        pipe.srem(store.TENANTS, slug)
+        pipe.zrem(store.FAIR_ORDER, slug)
+        pipe.execute()
+        self._known.pop(slug, None)
 
     def claim_issuer(self, issuer: str, slug: str) -> bool:
         """Atomically: an issuer belongs to at most one tenant."""

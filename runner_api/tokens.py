@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from runner_api import store
-from runner_api.principal import Principal, Role
+from runner_api.principal import RANK, Principal, Role
 
 PREFIX = "gpc_"
 
@@ -24,9 +24,15 @@ class TokenRecord:
     description: str
     created_at: float
     created_by: str
+    user: str | None = None  # the tenant user (email) the token was issued to through an invitation
+    projects: list[str] | None = None  # None: every project of the tenant
 
     def principal(self) -> Principal:
-        return Principal(subject=f"token:{self.id}", role=Role(self.role), tenant=self.tenant, token_id=self.id)
+        role = Role(self.role)
+        # Tenant admins administer every project, whatever a stale record says.
+        projects = None if self.projects is None or RANK[role] >= RANK[Role.TENANT_ADMIN] else tuple(self.projects)
+        return Principal(subject=f"token:{self.id}", role=role, tenant=self.tenant, token_id=self.id,
+                         projects=projects, user=self.user)
 
 
 def digest(token: str) -> str:
@@ -43,10 +49,11 @@ class TokenStore:
         # digest -> (expires, record): saves a Redis round trip per call on a hot API.
         self._cache: dict[str, tuple[float, TokenRecord]] = {}
 
-    def issue(self, role: Role, tenant: str | None, description: str, created_by: str) -> tuple[str, TokenRecord]:
+    def issue(self, role: Role, tenant: str | None, description: str, created_by: str, user: str | None = None,
+              projects: list[str] | None = None) -> tuple[str, TokenRecord]:
         token_id = secrets.token_hex(6)
         token = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        record = TokenRecord(token_id, str(role), tenant, description, time.time(), created_by)
+        record = TokenRecord(token_id, str(role), tenant, description, time.time(), created_by, user, projects)
         key = digest(token)
         pipe = self.redis.pipeline()
         pipe.set(store.token_key(key), json.dumps(asdict(record)))
@@ -75,6 +82,22 @@ class TokenStore:
         key = self.redis.hget(store.TOKENS, token_id)
         raw = self.redis.get(store.token_key(key)) if key else None
         return TokenRecord(**json.loads(raw)) if raw else None
+
+    def rebind(self, token_id: str, role: Role, projects: list[str] | None) -> None:
+        """A user's role or projects changed: their tokens follow (within the cache time)."""
+        key = self.redis.hget(store.TOKENS, token_id)
+        raw = self.redis.get(store.token_key(key)) if key else None
+        if raw:
+            record = json.loads(raw) | {"role": str(role), "projects": projects}
+            self.redis.set(store.token_key(key), json.dumps(record), xx=True)
+            self._cache.pop(key, None)
+
+    def revoke_all(self, tenant: str, user: str | None = None) -> list[str]:
+        """Revoke every token of a tenant, or of one of its users; the ids revoked."""
+        ids = [r.id for r in self.list(tenant) if user is None or r.user == user]
+        for token_id in ids:
+            self.revoke(token_id)
+        return ids
 
     def list(self, tenant: str | None = None) -> list[TokenRecord]:
         keys = list(self.redis.hgetall(store.TOKENS).values())

@@ -79,11 +79,13 @@ def run(cmd, env=None, check=False, cwd=REPO):
 
 
 def wait_until(predicate, what: str, timeout: float = 60.0, interval: float = 0.2):
-    """Poll until predicate() is true; fail naming what did not happen (a timeout, never a timed assertion)."""
+    """Poll until predicate() is true and return what it returned; fail naming what did not happen (a timeout,
+    never a timed assertion)."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (result := predicate()):
         assert time.monotonic() < deadline, f"{what} within {timeout}s"
         time.sleep(interval)
+    return result
 
 
 def plain(value):

@@ -40,7 +40,8 @@ def runner_env(settings: Settings) -> dict:
     return {**os.environ, "GPUCLOUD_REDIS_URL": settings.redis_url, "GPUCLOUD_DATA_DIR": str(settings.data_dir),
             "NETBOX_URL": settings.netbox_url, "NETBOX_TOKEN": settings.netbox_token,
             "GPUCLOUD_INVENTORY_OPTIONS": str(options), "GPUCLOUD_CATALOGUE": str(settings.catalogue),
-            "GPUCLOUD_HEARTBEAT_TTL": str(settings.heartbeat_ttl)}
+            "GPUCLOUD_HEARTBEAT_TTL": str(settings.heartbeat_ttl),
+            "GPUCLOUD_CLUSTER_STAGES": str(settings.cluster_stages), "GPUCLOUD_JOB_ENV": ",".join(settings.job_env)}
 
 
 @pytest.fixture(scope="session")

@@ -29,9 +29,14 @@ EVENTS_QUERY = {"after": EVENT_ID, "limit": {"type": "integer", "minimum": 1, "m
 SSE_KEEPALIVE_MS = 15000
 
 
+def _in_project(job: dict) -> bool:
+    """A caller bound to projects sees jobs of its projects, and the tenant's project-less ones."""
+    return not job.get("project") or g.principal.may_use_project(job["project"])
+
+
 def visible_job(job_id: str) -> dict:
     job = runtime().jobs.get(job_id) if JOB_ID.match(job_id) else None
-    if job is None or not g.principal.sees_tenant(job["tenant"]):
+    if job is None or not g.principal.sees_tenant(job["tenant"]) or not _in_project(job):
         raise NotFound(f"no job {job_id}")
     return job
 
@@ -56,6 +61,7 @@ def list_jobs():
         return {"items": [], "total": 0, "next_offset": None}
     jobs, total = runtime().jobs.page(tenant, args["offset"], args["limit"], args.get("status"), args.get("playbook"))
     more = len(jobs) == args["limit"] and (total < 0 or args["offset"] + len(jobs) < total)
+    jobs = [j for j in jobs if _in_project(j)]
     return {"items": [public(j) for j in jobs], "total": total if total >= 0 else None,
             "next_offset": args["offset"] + len(jobs) if more else None}
 

@@ -11,5 +11,5 @@ bp = Blueprint("playbooks", __name__, url_prefix="/v1/playbooks")
 @bp.get("")
 @operation("Catalogued playbooks and the variables each accepts", tag="playbooks")
 def list_playbooks():
-    return {"items": [entry.as_dict() for entry in runtime().catalogue.values()]}
+    return {"items": [entry.as_dict() for entry in runtime().catalogue.values() if not entry.internal]}
 

@@ -12,9 +12,13 @@ One module per concern: `config` (login state), `client` (HTTP and errors), `str
 import click
 
 from runner_api.cli.admin import admin
+from runner_api.cli.clusters import alerts, clusters, cost, quota
 from runner_api.cli.jobs import jobs
 from runner_api.cli.playbooks import playbooks
+from runner_api.cli.projects import projects
 from runner_api.cli.session import login, logout, whoami
+from runner_api.cli.tenants import offboard, onboard, onboarding
+from runner_api.cli.users import accept, users
 
 __all__ = ["cli", "main"]
 
@@ -24,7 +28,8 @@ def cli():
     """gpucloud: launch catalogued playbooks on your GPU nodes and watch them run."""
 
 
-for command in (login, logout, whoami, playbooks, jobs, admin):
+for command in (login, logout, whoami, playbooks, jobs, clusters, quota, alerts, cost, admin, onboard, onboarding,
+                offboard, users, projects, accept):
     cli.add_command(command)
 
 

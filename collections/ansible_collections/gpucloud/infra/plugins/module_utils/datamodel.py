@@ -56,6 +56,9 @@ CUSTOM_FIELDS = [
     _cf("memory_gb", "Memory (GB)", "integer", HARDWARE, "Host memory in GB", "Compute", validation_minimum=0),
     _cf("hourly_cost", "Hourly cost", "decimal", HARDWARE,
         "Cost per hour of one server; a device's value overrides its type's", "Cost", validation_minimum=0),
+    _cf("storage_tb", "Local storage (TB)", "decimal", HARDWARE,
+        "Local NVMe capacity of one server in TB (counts against the storage quota)", "Compute",
+        validation_minimum=0),
     _cf("nvlink_domain", "NVLink domain", "text", [DEVICE],
         "NVLink/NVSwitch domain this server's GPUs share (one per HGX board, one per NVL72 rack)",
         "Topology"),
@@ -76,6 +79,25 @@ CUSTOM_FIELDS = [
         "Quota", validation_minimum=0),
     _cf("quota_storage_tb", "Quota: storage (TB)", "decimal", [TENANT], "Storage the tenant may hold",
         "Quota", validation_minimum=0),
+    _cf("quota_gpus_by_model", "Quota: GPUs by model", "json", [TENANT],
+        "GPUs the tenant may hold per GPU model, e.g. {\"H100-SXM5-80GB\": 16}", "Quota"),
+    _cf("quota_alert_thresholds", "Quota alert thresholds (%)", "json", [TENANT],
+        "Usage percentages that raise a quota alert; empty means [80, 100]", "Quota"),
+    _cf("projects", "Projects", "json", [TENANT],
+        "The tenant's projects and their quotas: {\"<project>\": {\"description\": ..., \"quota\": {\"gpus\": 16, "
+        "\"gpus_by_model\": {...}, \"cpus\": ..., \"memory_gb\": ..., \"storage_tb\": ...}}}", "Quota"),
+    # Usage is computed from the tenant's reserved devices and written back after every reservation
+    # and release, so the tenant's NetBox page shows quota and usage side by side.
+    *[_cf(f"usage_{name}", f"Usage: {label}", kind, [TENANT], f"{label} the tenant holds now (written by gpucloud)",
+          "Usage", ui_editable="no")
+      for name, label, kind in (("gpus", "GPUs", "integer"), ("cpus", "CPUs", "integer"),
+                                ("memory_gb", "memory (GB)", "integer"), ("storage_tb", "storage (TB)", "decimal"),
+                                ("gpus_by_model", "GPUs by model", "json"))],
+    _cf("onboarding_state", "Onboarding state", "text", [TENANT],
+        "Where the tenant's onboarding or offboarding stands: a step name, ready, failed:<step> or offboarded",
+        "Lifecycle", ui_editable="no"),
+    _cf("project", "Project", "text", [DEVICE], "The tenant project a reserved node belongs to", "Tenancy",
+        validation_regex=r"^[a-z0-9][a-z0-9-]{0,49}$"),
     # Tenant network pools live on the fabric's VLAN group: its VID ranges are the VLAN pool and
     # these ranges the VNI and partition-key pools, so one NetBox object shows (and expands) them all.
     _cf("pool_l3vni", "L3VNI pool", "text", ["ipam.vlangroup"], "Tenant VRF L3VNI range, e.g. 50001-54000",
@@ -118,6 +140,12 @@ CUSTOM_FIELDS = [
         "Image", validation_regex=r"^[0-9a-f]{64}$"),
 ]
 
+# gpucloud clusters are NetBox clusters of these types; their devices hold the cluster's nodes.
+CLUSTER_TYPES = [
+    {"name": "Slurm", "slug": "slurm", "description": "gpucloud Slurm cluster"},
+    {"name": "Kubernetes", "slug": "k8s", "description": "gpucloud Kubernetes cluster"},
+]
+
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -140,7 +168,7 @@ def _device_type_fields(dt: dict) -> dict:
     fields = {
         "gpu_vendor": gpu.get("vendor"), "gpu_model": gpu.get("model"), "gpu_count": gpu.get("count"),
         "gpu_memory_gb": gpu.get("memory_gb"), "cpu_vendor": cpu.get("vendor"), "cpu_cores": cpu.get("cores"),
-        "memory_gb": dt.get("memory_gb"), "hourly_cost": dt.get("hourly_cost"),
+        "memory_gb": dt.get("memory_gb"), "hourly_cost": dt.get("hourly_cost"), "storage_tb": dt.get("storage_tb"),
     }
     return {k: v for k, v in fields.items() if v is not None}
 
@@ -173,6 +201,7 @@ def build_collections(model: dict) -> list[dict]:
         {"endpoint": "dcim/interface-templates", "key": ["device_type.slug", "name"],
          "objects": [t for dt in device_types for t in _interfaces(dt)]},
         {"endpoint": "ipam/roles", "key": ["slug"], "objects": model.get("ipam_roles", [])},
+        {"endpoint": "virtualization/cluster-types", "key": ["slug"], "objects": CLUSTER_TYPES},
         {"endpoint": "ipam/vlan-groups", "key": ["slug"], "objects": [_pool_group(p) for p in pools]},
         {"endpoint": "ipam/prefixes", "key": ["prefix"], "objects": [
             {"prefix": p["tenant_prefix_pool"], "status": "container", "role": {"slug": "tenant-pool"},
