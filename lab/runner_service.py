@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.bmc_emulator import CA_ENV, PASSWORD_ENV
+from lab.bmc_emulator import CA_ENV, PASSWORD_ENV, PORT_ENV
 from lab.fabric_lab import lab_root
 from lab.proc import LabError, port_open, read_pid, stop_pid, wait_for
 from lab.settings import Settings
@@ -40,7 +40,7 @@ def runner_env(s: Settings, base: dict[str, str]) -> dict[str, str]:
         "GPUCLOUD_API_URL": s.api_url,
         "GPUCLOUD_DATA_DIR": str(s.runner_data),
         "GPUCLOUD_INVENTORY_OPTIONS": str(inventory_options(s)),
-        "GPUCLOUD_JOB_ENV": f"{PASSWORD_ENV},{CA_ENV}",
+        "GPUCLOUD_JOB_ENV": f"{PASSWORD_ENV},{CA_ENV},{PORT_ENV}",
         "GPUCLOUD_FABRIC_INVENTORY": str(lab_root(s) / "inventory.yml"),
     }
 

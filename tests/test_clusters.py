@@ -322,7 +322,7 @@ def test_delete_wipes_the_nodes_over_redfish_before_releasing_them(cluster_setti
     stages = tmp_path / "clusters.yml"
     stages.write_text(WIPE_STAGES)
     wiping = dataclasses.replace(cluster_settings, cluster_stages=stages,
-                                 job_env=(bmc_emulator.PASSWORD_ENV, bmc_emulator.CA_ENV))
+                                 job_env=(bmc_emulator.PASSWORD_ENV, bmc_emulator.CA_ENV, bmc_emulator.PORT_ENV))
     client = create_app(wiping).test_client()
     pool = Workers(wiping, tmp_path)
     pool.start(1)
