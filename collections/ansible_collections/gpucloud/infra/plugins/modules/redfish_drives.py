@@ -12,14 +12,14 @@ short_description: List a system's drives over Redfish, or secure-erase them
 description:
   - Lists every drive the BMC shows under C(Systems/<id>/Storage/<controller>/Drives).
   - With O(secure_erase), posts C(Drive.SecureErase) to each drive that advertises the action (the fastest
-    C(SanitizationType) it allows: C(CryptographicErase), C(BlockErase), then C(Overwrite); an empty body when it
+    C(SanitizationType) it allows, in order C(CryptographicErase), C(BlockErase), then C(Overwrite); an empty body when it
     lists none) and follows the task monitor the BMC answers with until the erase ends.
   - A drive without the action, or whose erase fails, is reported in RV(unerasable); O(unerasable) decides whether
     that fails the task or warns. A BMC that exposes no drives at all (no Storage, or a Storage collection it
     cannot serve; the lab's sushy-tools among them) erases nothing, and the task warns C(no erasable drives) with
     the reason rather than reporting an erase.
-  - An erase is an action, not a state: every run with O(secure_erase) and an erasable drive reports a change.
-    Callers decide when a node needs it (the node_wipe role: when it still carries a tenant's deployment).
+  - An erase is an action, not a state; every run with O(secure_erase) and an erasable drive reports a change.
+    Callers decide when a node needs it (the node_wipe role does when it still carries a tenant's deployment).
   - In check mode nothing is sent; the result says which drives would be erased.
 version_added: "0.4.0"
 author: gpucloud contributors
