@@ -12,7 +12,7 @@ short_description: List a system's drives over Redfish, or secure-erase them
 description:
   - Lists every drive the BMC shows under C(Systems/<id>/Storage/<controller>/Drives).
   - With O(secure_erase), posts C(Drive.SecureErase) to each drive that advertises the action (the fastest
-    C(SanitizationType) it allows, in order C(CryptographicErase), C(BlockErase), then C(Overwrite); an empty body when it
+    C(SanitizationType) it allows, in order C(CryptographicErase), C(BlockErase), C(Overwrite); an empty body when it
     lists none) and follows the task monitor the BMC answers with until the erase ends.
   - A drive without the action, or whose erase fails, is reported in RV(unerasable); O(unerasable) decides whether
     that fails the task or warns. A BMC that exposes no drives at all (no Storage, or a Storage collection it
