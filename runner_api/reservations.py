@@ -213,10 +213,9 @@ def quota_report(fleet: Fleet, slug: str) -> dict:
     tenant = tenant_record(fleet.client(), slug)
     cf = tenant.get("custom_fields") or {}
     held = fleet.held_by(slug)
-    tenant_quota = Quota.of_tenant(slug, cf)
-    out = {"tenant": slug, "thresholds": alerts.thresholds(cf),
-           "usage": Usage.of([h.node for h in held]).as_dict(),
-           "quota": tenant_quota.report(Usage.of([h.node for h in held])), "projects": {}}
+    usage = Usage.of([h.node for h in held])
+    out = {"tenant": slug, "thresholds": alerts.thresholds(cf), "usage": usage.as_dict(),
+           "quota": Quota.of_tenant(slug, cf).report(usage), "projects": {}}
     for project in sorted(cf.get("projects") or {}):
         quota = Quota.of_project(slug, project, cf)
         usage = Usage.of([h.node for h in held if h.project == project])

@@ -219,6 +219,16 @@ def assign(nb, slug: str, platform_id: int | None, rows: list[dict], check_mode:
 
 # -- the two states -------------------------------------------------------------------------------
 
+def unassign(nb, names: list[str], check_mode: bool) -> dict:
+    """Clear the devices' platform (one bulk PATCH); ImageError naming the devices NetBox does not know."""
+    rows, missing = _device_rows(nb, sorted(set(names)), {})
+    if missing:
+        raise ImageError(f"devices not in NetBox: {', '.join(missing)}")
+    before, after = assign(nb, None, None, rows, check_mode)
+    return {"changed": before != after, "platforms": before, "unassigned": sorted(n for n in before if before[n]),
+            "diff": {"before": before, "after": after}}
+
+
 def present(nb, manifest: dict, devices: list[str], device_filter: dict, check_mode: bool) -> dict:
     errors = validate_manifest(manifest)
     if errors:

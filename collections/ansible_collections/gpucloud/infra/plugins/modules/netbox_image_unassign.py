@@ -58,20 +58,6 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.gpucloud.infra.plugins.module_utils import netbox_api, netbox_image
 
 
-def unassign(nb, names: list[str], check_mode: bool) -> dict:
-    """Clear the devices' platform (one bulk PATCH); ImageError naming the devices NetBox does not know."""
-    names = sorted(set(names))
-    rows = [d for start in range(0, len(names), netbox_image.NAMES_PER_QUERY)  # keeps the query string short
-            for d in nb.list(netbox_image.DEVICES, name=names[start:start + netbox_image.NAMES_PER_QUERY],
-                             fields="id,name,platform")]
-    missing = sorted(set(names) - {d["name"] for d in rows})
-    if missing:
-        raise netbox_image.ImageError(f"devices not in NetBox: {', '.join(missing)}")
-    before, after = netbox_image.assign(nb, None, None, rows, check_mode)
-    return {"changed": before != after, "platforms": before, "unassigned": sorted(n for n in before if before[n]),
-            "diff": {"before": before, "after": after}}
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(**netbox_api.CONNECTION_ARGS, devices=dict(type="list", elements="str", required=True)),
@@ -80,7 +66,8 @@ def main():
     if not netbox_api.HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
     try:
-        result = unassign(netbox_api.from_params(module.params), module.params["devices"], module.check_mode)
+        result = netbox_image.unassign(netbox_api.from_params(module.params), module.params["devices"],
+                                       module.check_mode)
     except netbox_image.ImageError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors)
     except netbox_api.NetBoxError as exc:
