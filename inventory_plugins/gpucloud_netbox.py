@@ -108,7 +108,7 @@ except ImportError as exc:  # pragma: no cover - reported when the collection is
     raise ImportError("gpucloud_netbox needs the gpucloud.infra collection on collections_path "
                       "(see ansible.cfg in the gpucloud repository)") from exc
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: hosts carry project
 _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -177,6 +177,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if facts.get(fact) not in (None, ""):
                     group = self.inventory.add_group(group_name(fact, facts[fact]))
                     self.inventory.add_child(group, name)
-            self._set_composite_vars(self.get_option("compose"), facts, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), facts, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), facts, name, strict=strict)
+            # Expressions see the host's facts and its name, as Ansible's own constructed plugin lets them.
+            scope = {**facts, "inventory_hostname": name}
+            self._set_composite_vars(self.get_option("compose"), scope, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), scope, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), scope, name, strict=strict)

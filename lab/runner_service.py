@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from lab import node_host
 from lab.bmc_emulator import CA_ENV, PASSWORD_ENV, PORT_ENV
 from lab.fabric_lab import lab_root
 from lab.proc import LabError, port_open, read_pid, stop_pid, wait_for
@@ -19,17 +22,20 @@ from lab.settings import Settings
 
 WORKERS = 2
 LAB_TENANTS = ("acme", "globex", "initech")
-INVENTORY_OPTIONS = """\
-# The lab's servers are emulated on this machine: reach them with the local connection.
-compose:
-  ansible_connection: "'local'"
-"""
+
+
+def inventory_options_text(s: Settings) -> str:
+    """The lab's servers are emulated on this machine (node_host.server_compose)."""
+    compose = node_host.server_compose(s)
+    return "# Written by lab/runner_service.py: the lab's servers are emulated on this machine.\n" + yaml.safe_dump(
+        {"compose": compose}, sort_keys=False)
 
 
 def inventory_options(s: Settings) -> Path:
     path = s.state / "runner-inventory.yml"
-    if not path.exists() or path.read_text() != INVENTORY_OPTIONS:
-        path.write_text(INVENTORY_OPTIONS)
+    text = inventory_options_text(s)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
     return path
 
 

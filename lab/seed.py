@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import redis
+import yaml
 
-from lab import bmc_emulator, netbox_server, postgres
+from lab import bmc_emulator, netbox_server, node_host, postgres
 from lab.fleet import apply
 from lab.fleet_plan import plan
 from lab.proc import LabError
@@ -58,7 +59,16 @@ def ensure_fleet(s: Settings, env: dict[str, str], nodes: int, fresh: bool = Fal
     """Make NetBox hold exactly the data model and an N-node demo fleet, and the fleet's BMCs answer Redfish."""
     message = _ensure_netbox_fleet(s, env, nodes, fresh)
     bmc_emulator.ensure_running(s, bmc_emulator.bmcs_for(s, plan(nodes)))
+    node_host.ensure_gpu_devices(s, gpu_servers(s, nodes))
     return message
+
+
+def gpu_servers(s: Settings, nodes: int) -> list[dict]:
+    """{name, gpu_vendor, gpu_count} of every server of the N-node fleet, from the data model's device types."""
+    defaults = yaml.safe_load((s.repo / "roles/netbox_datamodel/defaults/main.yml").read_text())
+    gpus = {t["slug"]: t.get("gpu") or {} for t in defaults["netbox_datamodel_device_types"]}
+    return [{"name": server.name, "gpu_vendor": gpus[server.device_type].get("vendor"),
+             "gpu_count": gpus[server.device_type].get("count")} for server in plan(nodes).servers]
 
 
 def _ensure_netbox_fleet(s: Settings, env: dict[str, str], nodes: int, fresh: bool) -> str:

@@ -23,6 +23,8 @@ class Settings:
     redis_port: int
     netbox_port: int
     api_port: int = 58080
+    # The lab's Slurm daemons: a slurmd per server at base + its NetBox id, a cluster's slurmctld 10000 above.
+    slurm_port_base: int = 20000
     netbox_version: str = NETBOX_VERSION
 
     @property
@@ -77,4 +79,5 @@ def load() -> Settings:
         redis_port=int(os.environ.get("GPUCLOUD_REDIS_PORT", "56379")),
         netbox_port=int(os.environ.get("GPUCLOUD_NETBOX_PORT", "58000")),
         api_port=int(os.environ.get("GPUCLOUD_API_PORT", "58080")),
+        slurm_port_base=int(os.environ.get("GPUCLOUD_SLURM_PORT_BASE", "20000")),
     )

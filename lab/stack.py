@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from lab import bmc_emulator, netbox_server, postgres, redis_server, runner_service
+from lab import bmc_emulator, netbox_server, node_host, postgres, redis_server, runner_service
 from lab.proc import LabError
 from lab.settings import Settings, load
 
@@ -47,6 +47,7 @@ def up(s: Settings) -> dict[str, str]:
     runner_service.bootstrap(s, env)
     steps["runner"] = runner_service.ensure_running(s, env)
     steps["bmcs"] = bmc_emulator.resume(s)  # the BMCs of the last seeded fleet (seed starts them)
+    steps["supervisord"] = node_host.ensure_supervisor(s)  # the emulated servers' service manager
     for name, changed in steps.items():
         print(f"  {name:12} {'started' if changed else 'ok'}")
     print(f"  {'database':12} {database}")
@@ -59,7 +60,8 @@ def up(s: Settings) -> dict[str, str]:
 def down(s: Settings) -> None:
     from lab import fabric_lab
 
-    stopped = [fabric_lab.down_all(s), bmc_emulator.stop(s), bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s),
+    stopped = [fabric_lab.down_all(s), node_host.stop_supervisor(s), bmc_emulator.stop(s),
+               bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s),
                netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)]
     if not any(stopped):
         print("nothing was running")

@@ -68,7 +68,7 @@ def _chunks(values) -> list[list]:
     return [values[i:i + ID_CHUNK] for i in range(0, len(values), ID_CHUNK)]
 
 
-def _by_ids(nb, endpoint: str, key: str, ids, **params) -> list[dict]:
+def by_ids(nb, endpoint: str, key: str, ids, **params) -> list[dict]:
     chunks = _chunks(ids)
     if len(chunks) <= 1:
         return [obj for chunk in chunks for obj in nb.list(endpoint, page_size=PAGE, **{key: chunk}, **params)]
@@ -102,7 +102,7 @@ def _switches(nb, site: str | None, names: list[str] | None, roles: list[str]):
     """(the switches asked for, every fabric switch of their sites, errors); switches as {name: device}."""
     errors: list[str] = []
     if names:
-        found = {d["name"]: d for d in _by_ids(nb, DEVICES, "name", names, fields=SWITCH_FIELDS)}
+        found = {d["name"]: d for d in by_ids(nb, DEVICES, "name", names, fields=SWITCH_FIELDS)}
         errors += [f"switches: no device {n!r} in NetBox" for n in names if n not in found]
         if site:
             errors += [f"switches: {n} is at site {found[n]['site']['slug']}, not {site}"
@@ -123,7 +123,7 @@ def _switches(nb, site: str | None, names: list[str] | None, roles: list[str]):
 def _addresses(nb, fabric: dict) -> dict[int, list[dict]]:
     """The fabric switches' IPv4 addresses per interface id."""
     out: dict[int, list[dict]] = {}
-    for ip in _by_ids(nb, ADDRESSES, "device_id", [d["id"] for d in fabric.values()], family=4,
+    for ip in by_ids(nb, ADDRESSES, "device_id", [d["id"] for d in fabric.values()], family=4,
                       fields="id,address,role,assigned_object_type,assigned_object_id,assigned_object"):
         if ip.get("assigned_object_type") == "dcim.interface":
             out.setdefault(ip["assigned_object_id"], []).append(ip)
@@ -153,11 +153,11 @@ def _ends(cable: dict) -> tuple[list[dict], list[dict]]:
     return side(cable.get("a_terminations")), side(cable.get("b_terminations"))
 
 
-def _cables(nb, wanted: dict) -> list[tuple[dict, dict]]:
+def cables_of(nb, wanted: dict) -> list[tuple[dict, dict]]:
     """(switch interface, far interface) for every connected cable on a wanted switch; each an interface
     as a cable termination holds it ({id, name, device{id, name}})."""
     ids = {d["id"] for d in wanted.values()}
-    cables = {c["id"]: c for c in _by_ids(nb, CABLES, "device_id", ids, status="connected",
+    cables = {c["id"]: c for c in by_ids(nb, CABLES, "device_id", ids, status="connected",
                                           fields="id,a_terminations,b_terminations")}
     pairs = []
     for cable in cables.values():
@@ -235,12 +235,12 @@ def _states(objects: dict) -> dict[int, dict]:
 # -- attachments ----------------------------------------------------------------------------------------
 
 def _devices(nb, device_ids) -> dict[int, dict]:
-    return {d["id"]: d for d in _by_ids(nb, DEVICES, "id", device_ids, fields="id,name,tenant")}
+    return {d["id"]: d for d in by_ids(nb, DEVICES, "id", device_ids, fields="id,name,tenant")}
 
 
 def _untagged(nb, device_ids) -> dict[int, int]:
     """Interface id -> untagged VLAN id, for the interfaces of these devices that have one."""
-    return {i["id"]: _id(i["untagged_vlan"]) for i in _by_ids(nb, INTERFACES, "device_id", device_ids,
+    return {i["id"]: _id(i["untagged_vlan"]) for i in by_ids(nb, INTERFACES, "device_id", device_ids,
                                                                mode=VLAN_MODES, fields="id,untagged_vlan")
             if i.get("untagged_vlan")}
 
@@ -366,7 +366,7 @@ def read(nb, site: str | None = None, switches: list[str] | None = None, pool: s
         if errors:
             raise FabricInputsError(errors)
         tenant_objects = _tenant_queries(runner, nb, loaded)
-        addresses, cables = runner.submit(_addresses, nb, fabric), runner.submit(_cables, nb, wanted)
+        addresses, cables = runner.submit(_addresses, nb, fabric), runner.submit(cables_of, nb, wanted)
         entries, access = _underlay(wanted, fabric, addresses.result(), cables.result(), platform, mapping, errors)
         if errors:
             raise FabricInputsError(errors)

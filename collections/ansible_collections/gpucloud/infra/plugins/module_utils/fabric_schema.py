@@ -9,7 +9,7 @@ like "leaf1.vlans[3].l2vni" so an operator finds the field without reading a tra
 
 from __future__ import annotations
 
-import jsonschema
+from ansible_collections.gpucloud.infra.plugins.module_utils import schema
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # Linux netdev names are at most 15 characters; VRF devices and bridge ports live there.
@@ -34,13 +34,8 @@ VRF_NAME = {"type": "string", "pattern": NAME, "maxLength": 15}
 BACKENDS = ["device", "netns"]
 
 
-def _obj(required: list[str], properties: dict, optional: dict | None = None) -> dict:
-    return {"type": "object", "additionalProperties": False, "required": required,
-            "properties": {**properties, **(optional or {})}}
-
-
-def _list(items: dict, **extra) -> dict:
-    return {"type": "array", "items": items, **extra}
+_obj = schema.obj
+_list = schema.array
 
 
 UPLINK = _obj(["interface", "ip_address", "peer_ip", "peer_asn"],
@@ -157,19 +152,5 @@ SONIC = _obj(
      "ROUTE_REDISTRIBUTE": _table(rf"{_SVRF}\|connected\|bgp\|ipv4", EMPTY)})
 
 
-def path_text(path) -> str:
-    """["leaf1", "vlans", 3, "l2vni"] -> "leaf1.vlans[3].l2vni"."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top)"
-
-
-def errors(instance, schema: dict, root: str = "") -> list[str]:
-    """Every schema violation, sorted by path, as "path: message"."""
-    validator = jsonschema.Draft202012Validator(schema)
-    found = []
-    for error in validator.iter_errors(instance):
-        path = ([root] if root else []) + list(error.absolute_path)
-        found.append(([(0, p) if isinstance(p, int) else (1, str(p)) for p in path], path_text(path), error.message))
-    return [f"{path}: {message}" for _key, path, message in sorted(found)]
+path_text = schema.path_text
+errors = schema.errors

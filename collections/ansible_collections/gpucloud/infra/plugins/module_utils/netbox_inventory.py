@@ -207,6 +207,7 @@ def _host(dev: dict, dtype: dict, ifaces: list[dict], peers: dict, uplinks) -> d
         "manufacturer": _slug(dtype.get("manufacturer")),
         **hardware,
         "nvlink_domain": cfs.get("nvlink_domain"),
+        "project": cfs.get("project") or None,  # the tenant project the node is booked for (a Slurm partition)
         "ib_port_guids": cfs.get("ib_port_guids") or [],
         "leaf_switch": eth.get("device"), "leaf_port": eth.get("interface"),
         "ib_leaf_switch": ib.get("device"), "ib_leaf_port": ib.get("interface"),

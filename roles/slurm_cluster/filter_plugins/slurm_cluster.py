@@ -1,0 +1,83 @@
+# Copyright: gpucloud contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters of the slurm_cluster role: the play's hosts as gpucloud.infra.slurm_config nodes, and daemon argv."""
+
+from __future__ import annotations
+
+import shlex
+
+
+def _gpu(hv) -> dict | None:
+    count = hv.get("gpu_count")
+    if not count:
+        return None
+    return {"vendor": hv.get("gpu_vendor"), "model": hv.get("gpu_model"), "count": count}
+
+
+def _address(host, hv) -> str:
+    return hv.get("slurm_cluster_node_address") or hv.get("mgmt_ip") or hv.get("ansible_host") or host
+
+
+def slurm_cluster_controllers(hosts, hostvars, addresses=None) -> list[dict]:
+    """slurm_config controllers: each host's own host name (gathered: SlurmctldHost must be the machine's name)
+    and its address (slurm_cluster_controller_addresses, else the node address)."""
+    addresses = addresses or {}
+    return [{"name": host, "hostname": (hostvars[host].get("ansible_facts") or {}).get("hostname") or host,
+             "address": addresses.get(host) or _address(host, hostvars[host])} for host in hosts]
+
+
+def slurm_cluster_nodes(hosts, hostvars) -> list[dict]:
+    """One slurm_config node per host, from the facts the gpucloud_netbox inventory gives it (never facts gathered
+    on the host): CPUs, memory and GPUs from NetBox, the address from slurm_cluster_node_address, else mgmt_ip, else
+    ansible_host; per-host slurmd port and device root for several nodes on one machine."""
+    nodes = []
+    for host in hosts:
+        hv = hostvars[host]
+        nodes.append({
+            "name": host,
+            "address": _address(host, hv),
+            "port": hv.get("slurm_cluster_node_port") or None,
+            "cpus": hv.get("cpu_cores"), "memory_gb": hv.get("memory_gb"), "gpu": _gpu(hv),
+            "project": hv.get("project") or None, "site": hv.get("site"), "location": hv.get("location"),
+            "leaf": hv.get("leaf_switch") or None, "nvlink_domain": hv.get("nvlink_domain") or None,
+            "device_root": hv.get("slurm_cluster_device_root") or "",
+        })
+    return nodes
+
+
+def slurm_cluster_command(argv) -> str:
+    """An argv as one shell-quoted command line (systemd ExecStart, supervisord command)."""
+    return " ".join(shlex.quote(str(arg)) for arg in argv)
+
+
+# sinfo %T states of a node that has not registered (yet), or stopped answering ('*').
+_UNREGISTERED = ("unknown", "down", "future", "not_responding")
+
+
+def slurm_cluster_unregistered(sinfo_out: str, names) -> list[str]:
+    """The nodes of `names` that sinfo ('%N %T' lines) does not show registered, as 'name (state)'."""
+    states = {}
+    for line in str(sinfo_out).splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1]
+    return [f"{name} ({states.get(name, 'missing')})" for name in names
+            if name not in states or states[name].endswith("*") or states[name].startswith(_UNREGISTERED)]
+
+
+def slurm_cluster_drained(sinfo_out: str) -> list[str]:
+    """'name: reason' of the nodes sinfo ('%N %T %E' lines) shows drained or draining."""
+    out = []
+    for line in str(sinfo_out).splitlines():
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[1].startswith(("drain", "drng")):
+            out.append(f"{parts[0]}: {parts[2] if len(parts) > 2 else 'no reason'}")
+    return sorted(set(out))
+
+
+class FilterModule:
+    def filters(self):
+        return {"slurm_cluster_nodes": slurm_cluster_nodes, "slurm_cluster_controllers": slurm_cluster_controllers,
+                "slurm_cluster_command": slurm_cluster_command,
+                "slurm_cluster_unregistered": slurm_cluster_unregistered,
+                "slurm_cluster_drained": slurm_cluster_drained}
