@@ -52,8 +52,14 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 def server_compose(s: Settings) -> dict[str, str]:
     """gpucloud_netbox `compose` entries for the emulated servers: reached with the local connection, running
     modules with this machine's system Python (what a Debian server has; the checkout's virtualenv is the
-    controller's), and the slurm_cluster role's lab settings."""
-    return {"ansible_connection": "'local'", "ansible_python_interpreter": repr(SYSTEM_PYTHON), **slurm_compose(s)}
+    controller's), the slurm_cluster role's lab settings, and Kubernetes rendered and validated only (no control
+    plane can run here) under the lab's state."""
+    return {"ansible_connection": "'local'", "ansible_python_interpreter": repr(SYSTEM_PYTHON), **slurm_compose(s),
+            "k8s_cluster_apply": "false", "k8s_cluster_render_root": repr(str(k8s_root(s)))}
+
+
+def k8s_root(s: Settings) -> Path:
+    return s.state / "lab" / "k8s"
 
 
 def slurm_root(s: Settings) -> Path:

@@ -6,6 +6,7 @@ Python, and the job writes them as `!unsafe` like every job's variables, so noth
 (a cluster name, a project) is ever templated.
 """
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -16,7 +17,11 @@ import yaml
 from runner_api import launch, store
 from runner_api.jobs import JobStatus, new_id
 
-FACTS = ("tenant", "project", "cluster", "site", "image", "pool", "vlans", "prefix_length")
+FACTS = ("tenant", "project", "cluster", "kind", "scheduler", "site", "image", "pool", "vlans", "prefix_length")
+# Slurm's ClusterName takes 40 characters (a DNS label, Kubernetes', 63): longer tenant-cluster names are cut and
+# keep a hash of the whole, so two never meet.
+SCHEDULER_NAME_MAX = 40
+SCHEDULED_KINDS = ("slurm", "k8s")
 
 
 class StageConfigError(Exception):
@@ -68,9 +73,22 @@ def fill(variables: dict, facts: dict) -> dict:
     return out
 
 
+def scheduler_name(tenant: str, name: str) -> str:
+    """The name the cluster's scheduler knows itself by, unique across tenants: acme-train."""
+    full = f"{tenant}-{name}".replace("_", "-").lower()
+    if len(full) <= SCHEDULER_NAME_MAX:
+        return full
+    digest = hashlib.sha256(f"{tenant}/{name}".encode()).hexdigest()[:6]
+    return f"{full[:SCHEDULER_NAME_MAX - 7].rstrip('-')}-{digest}"
+
+
 def facts_of(cluster: dict) -> dict:
     networks = cluster.get("networks") or {}
     return {"tenant": cluster["tenant"], "project": cluster.get("project"), "cluster": cluster["name"],
+            "kind": cluster.get("kind"),
+            # only clusters gpucloud built have a scheduler (nodes adopted at offboarding have none to take down)
+            "scheduler": (scheduler_name(cluster["tenant"], cluster["name"])
+                          if cluster.get("kind") in SCHEDULED_KINDS else None),
             "site": cluster.get("site"), "image": (cluster.get("request") or {}).get("image"),
             "pool": networks.get("pool"), "vlans": networks.get("vlans"),
             "prefix_length": networks.get("prefix_length")}

@@ -31,6 +31,7 @@ MODULES = sorted(p.stem for p in (REPO / "collections/ansible_collections/gpuclo
 @pytest.mark.parametrize(("kind", "name"), [
     *(("module", f"gpucloud.infra.{name}") for name in MODULES),
     ("lookup", "gpucloud.infra.credential"),
+    ("filter", "gpucloud.infra.cluster_nodes"),
     ("connection", "gpucloud.infra.nsenter"),
     ("inventory", "gpucloud_netbox"),
 ])

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cluster_nodes import ADDED, GAUDI, GB200, H100, MI300X, NODES, book_projects
 from conftest import FLEET_NODES, ansible_playbook, recaps, wait_until
 from lab import node_host
 from lab.seed import ensure_fleet
@@ -22,13 +23,6 @@ from lab.seed import ensure_fleet
 pytestmark = [pytest.mark.netbox, pytest.mark.slow]
 
 NAME = "citest"
-H100 = ["gpu-dc1-r01-k01-n01", "gpu-dc1-r01-k01-n02"]
-ADDED = "gpu-dc1-r01-k01-n03"
-GB200 = ["gpu-dc1-r02-k01-n01", "gpu-dc1-r02-k01-n02", "gpu-dc1-r02-k01-n03"]
-MI300X = "gpu-dc1-r03-k01-n01"
-GAUDI = "gpu-dc2-r03-k01-n01"
-NODES = [*H100, *GB200, MI300X, GAUDI]
-PROJECTS = {**dict.fromkeys([*H100, ADDED], "train"), **dict.fromkeys(GB200, "infer")}
 EXPECTED_GRES = {**dict.fromkeys([*H100, ADDED], "gpu:h100-sxm5-80gb:8"), **dict.fromkeys(GB200, "gpu:gb200:4"),
                  MI300X: "gpu:mi300x:8", GAUDI: "gpu:gaudi3:8"}
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
@@ -70,9 +64,7 @@ def ok(proc):
 @pytest.fixture(scope="module")
 def cluster(settings, lab_env, fleet, nb, inventory):
     """Projects booked in NetBox, then the triplet: check mode on nothing, apply, apply again."""
-    ids = {d["name"]: d["id"] for d in nb.list("dcim/devices", name=[*NODES, ADDED], fields="id,name")}
-    nb.update("dcim/devices", [{"id": ids[name], "custom_fields": {"project": PROJECTS.get(name)}}
-                               for name in [*NODES, ADDED]])
+    book_projects(nb, [*NODES, ADDED])
     if SLURM_CONF.exists() or f"{NAME}-" in supervisorctl(settings, "status"):  # what a run that died left
         play(inventory, [*NODES, ADDED], "-e", "slurm_cluster_state=absent")
     runs = {"check": play(inventory, NODES, "--check", "--diff")}

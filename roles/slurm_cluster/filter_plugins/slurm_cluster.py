@@ -1,48 +1,23 @@
 # Copyright: gpucloud contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters of the slurm_cluster role: the play's hosts as gpucloud.infra.slurm_config nodes, and daemon argv."""
+"""Filters of the slurm_cluster role: controllers, daemon command lines, what sinfo says of the nodes."""
 
 from __future__ import annotations
 
 import shlex
 
 
-def _gpu(hv) -> dict | None:
-    count = hv.get("gpu_count")
-    if not count:
-        return None
-    return {"vendor": hv.get("gpu_vendor"), "model": hv.get("gpu_model"), "count": count}
-
-
-def _address(host, hv) -> str:
-    return hv.get("slurm_cluster_node_address") or hv.get("mgmt_ip") or hv.get("ansible_host") or host
-
-
 def slurm_cluster_controllers(hosts, hostvars, addresses=None) -> list[dict]:
     """slurm_config controllers: each host's own host name (gathered: SlurmctldHost must be the machine's name)
-    and its address (slurm_cluster_controller_addresses, else the node address)."""
+    and its address (slurm_cluster_controller_addresses, else the node's address)."""
     addresses = addresses or {}
-    return [{"name": host, "hostname": (hostvars[host].get("ansible_facts") or {}).get("hostname") or host,
-             "address": addresses.get(host) or _address(host, hostvars[host])} for host in hosts]
-
-
-def slurm_cluster_nodes(hosts, hostvars) -> list[dict]:
-    """One slurm_config node per host, from the facts the gpucloud_netbox inventory gives it (never facts gathered
-    on the host): CPUs, memory and GPUs from NetBox, the address from slurm_cluster_node_address, else mgmt_ip, else
-    ansible_host; per-host slurmd port and device root for several nodes on one machine."""
-    nodes = []
+    out = []
     for host in hosts:
         hv = hostvars[host]
-        nodes.append({
-            "name": host,
-            "address": _address(host, hv),
-            "port": hv.get("slurm_cluster_node_port") or None,
-            "cpus": hv.get("cpu_cores"), "memory_gb": hv.get("memory_gb"), "gpu": _gpu(hv),
-            "project": hv.get("project") or None, "site": hv.get("site"), "location": hv.get("location"),
-            "leaf": hv.get("leaf_switch") or None, "nvlink_domain": hv.get("nvlink_domain") or None,
-            "device_root": hv.get("slurm_cluster_device_root") or "",
-        })
-    return nodes
+        address = hv.get("slurm_cluster_node_address") or hv.get("mgmt_ip") or hv.get("ansible_host") or host
+        out.append({"name": host, "hostname": (hv.get("ansible_facts") or {}).get("hostname") or host,
+                    "address": addresses.get(host) or address})
+    return out
 
 
 def slurm_cluster_command(argv) -> str:
@@ -77,7 +52,7 @@ def slurm_cluster_drained(sinfo_out: str) -> list[str]:
 
 class FilterModule:
     def filters(self):
-        return {"slurm_cluster_nodes": slurm_cluster_nodes, "slurm_cluster_controllers": slurm_cluster_controllers,
+        return {"slurm_cluster_controllers": slurm_cluster_controllers,
                 "slurm_cluster_command": slurm_cluster_command,
                 "slurm_cluster_unregistered": slurm_cluster_unregistered,
                 "slurm_cluster_drained": slurm_cluster_drained}

@@ -9,7 +9,7 @@ module: cluster_topology_info
 short_description: Read the levels above a cluster's leaves from NetBox (spines per leaf, pod per row)
 description:
   - Hosts of the gpucloud_netbox inventory carry their site, row (C(location)), leaf switch (C(leaf_switch)) and
-    NVLink domain. This reads what they do not carry, for the schedulers' topology: the spines each leaf is cabled
+    NVLink domain. This reads what they do not carry, for the schedulers' topology - the spines each leaf is cabled
     to (devices of O(spine_roles) at the leaves' sites), and each row's parent location (the pod).
   - Four bulk queries, whatever the number of leaves. Reads only; an unknown leaf fails naming it.
 version_added: "0.6.0"

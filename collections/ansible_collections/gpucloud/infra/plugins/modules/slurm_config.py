@@ -22,7 +22,7 @@ description:
     vendor's device files (NVIDIA C(/dev/nvidiaN), AMD C(/dev/dri/renderD128+N), Intel Gaudi C(/dev/accel/accelN)),
     Flags naming the vendor's environment variable."
   - A partition per tenant project (device custom field C(project)); nodes without one go to the default partition.
-  - From O(previous_conf) it tells which nodes were added or removed and how to apply the change (RV(config.apply)):
+  - From O(previous_conf) it tells which nodes were added or removed and how to apply the change (RV(config.apply)) -
     before Slurm 23.11 a changed node set needs slurmctld restarted (a reconfigure stops it), anything else is a
     reconfigure.
   - Every problem of the input, the structured config or the rendered files is reported at once, each naming its
