@@ -16,6 +16,7 @@ import requests
 
 from lab.demo_image import golden_image
 from lab.demo_network import tenant_networks
+from lab.demo_schedulers import kubernetes
 from lab.demo_tenants import tenant_product
 from lab.fleet_plan import TENANTS, plan
 from lab.proc import recap_summary
@@ -61,6 +62,7 @@ def run(s: Settings, nodes: int) -> None:
     golden_image(s, env, fleet)
     tenant_networks(s, env, fleet)
     tenant_product(s, env)
+    kubernetes(s, env)
     print(f"demo done in {time.monotonic() - started:.0f}s. NetBox UI: {s.netbox_url}  "
           f"(source {s.env_file} to use the playbooks)")
 

@@ -4,8 +4,9 @@ The platform admin onboards a new tenant (NetBox tenant with quotas, token realm
 a project with its own quota, an invited user); its admin accepts the invitation, asks for 16 GPUs in
 one NVLink domain (refused, and told why), prices 16 AMD GPUs on one leaf, creates that cluster and
 watches its stages (network on the fabric lab's switches, BIOS over Redfish, image skipped as none was
-asked for, node check); quota and cost show the result, a second request runs into the quota with an
-alert, and offboarding wipes the nodes and returns everything to the pools.
+asked for, Slurm from NetBox, node check) and runs a job on it; quota and cost show the result, a second
+request runs into the quota with an alert, and offboarding takes Slurm down, wipes the nodes and returns
+everything to the pools.
 """
 
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from lab.demo_schedulers import show_slurm
 from lab.settings import Settings
 
 TENANT = "umbrella"
@@ -77,6 +79,7 @@ def tenant_product(s: Settings, env: dict) -> None:
     t0 = time.monotonic()
     _show(_cli(s, env, tenant_config, "clusters", "create", "train", *wanted, "--wait"))
     print(f"    provisioned in {time.monotonic() - t0:.1f}s")
+    show_slurm(s, TENANT, "train", 16)
     print("  $ gpucloud quota")
     _show(_cli(s, env, tenant_config, "quota"))
     print("  $ gpucloud cost")

@@ -11,6 +11,7 @@ its vendor's kind and count (gpu_vendors: /dev/nvidiaN 195:N, renderD 226:128+N,
 slurmd checks gres.conf's File= against. Nothing opens them.
 """
 
+import hashlib
 import os
 import shutil
 import stat
@@ -62,8 +63,20 @@ def k8s_root(s: Settings) -> Path:
     return s.state / "lab" / "k8s"
 
 
+def _lab_var(s: Settings) -> Path:
+    """Outside the checkout: munged and slurmctld run as their own users, who must traverse every parent, and a
+    checkout may live under a private home. One directory per state directory, so two labs never meet."""
+    return Path("/var/lib/gpucloud-lab") / hashlib.sha256(str(s.state).encode()).hexdigest()[:8]
+
+
 def slurm_root(s: Settings) -> Path:
-    return s.state / "lab" / "slurm"
+    return _lab_var(s) / "slurm"
+
+
+def slurmd_spool(s: Settings) -> Path:
+    """One short spool for every lab cluster: slurmstepd's socket is <spool>/<node>/<node>_<job>.<step>, and a unix
+    socket path has 107 characters at most. Server names are unique, so per-node spools never meet."""
+    return _lab_var(s) / "spool"
 
 
 def slurm_compose(s: Settings) -> dict[str, str]:
@@ -85,6 +98,7 @@ def slurm_compose(s: Settings) -> dict[str, str]:
         "slurm_cluster_node_port": f"{s.slurm_port_base} + netbox_id",
         "slurm_cluster_slurmctld_port": f"{s.slurm_port_base + SLURMCTLD_PORT_OFFSET} + netbox_id",
         "slurm_cluster_device_root": f"{str(root(s)) + '/'!r} ~ inventory_hostname",
+        "slurm_cluster_slurmd_spool_dir": repr(str(slurmd_spool(s))),
         "slurm_cluster_packages_install": "false",  # bin/setup installed them; apt would only cost time
     }
 

@@ -6,31 +6,15 @@ against closed schemas, containerd's TOML parsed, and the cross-document rules. 
 be refused naming what is wrong. tests/test_k8s_cluster.py renders the same through the role from NetBox.
 """
 
-import datetime
 import tomllib
 
 import kubernetes_validate
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import k8s_config, k8s_render
 
-
-def make_ca() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=10))
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-CA = make_ca()
+CA = k8s_config.self_signed_ca(days=10)
 TOKEN = "abcdef.0123456789abcdef"
 CLUSTER = {
     "name": "acme-infer", "tenant": "acme", "kubernetes_version": "v1.33.4", "control_planes": ["gpu-n01"],

@@ -34,24 +34,6 @@ def _mask(text: str, secrets: list[str]) -> str:
     return text
 
 
-def _stand_in_ca() -> str:
-    """A throwaway CA for check mode before the real one exists (the run that makes it renders the real hash)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes (check mode stand-in)")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -78,7 +60,7 @@ class ActionModule(ActionBase):
         cluster = {**args["cluster"], "bootstrap_token": secrets[0], "certificate_key": secrets[1]}
         warnings = []
         if not cluster.get("ca_cert_pem") and self._task.check_mode:
-            cluster["ca_cert_pem"] = _stand_in_ca()
+            cluster["ca_cert_pem"] = k8s_config.self_signed_ca("kubernetes (check mode stand-in)")
             warnings.append("check mode: the cluster CA does not exist yet; join files show a stand-in CA hash")
         try:
             config = k8s_config.build({"cluster": cluster, "nodes": args["nodes"], "topology": args["topology"]})

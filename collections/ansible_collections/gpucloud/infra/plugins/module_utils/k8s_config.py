@@ -74,6 +74,24 @@ def ca_cert_hash(pem: str) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
+def self_signed_ca(common_name: str = "kubernetes", days: int = 1) -> str:
+    """A throwaway CA certificate (PEM): check mode's stand-in before the real CA exists, and tests'."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
 def _vendor_key(node: dict) -> str | None:
     gpu = node.get("gpu")
     return str(gpu["vendor"]).strip().lower() if gpu else None
