@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 NODES ?= 32
 
-.PHONY: demo test setup up down status seed molecule lint bench-inventory bench-jobs bench-bios bench-image bench-fabric bench-placement
+.PHONY: demo test setup up down status seed molecule lint bench-inventory bench-jobs bench-bios bench-image bench-fabric bench-placement bench-schedulers
 
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
@@ -52,3 +52,6 @@ bench-fabric: setup
 
 bench-placement: setup
 	$(PY) bench/placement.py
+
+bench-schedulers: setup
+	$(PY) bench/schedulers.py

@@ -18,8 +18,7 @@ from runner_api import launch, store
 from runner_api.jobs import JobStatus, new_id
 
 FACTS = ("tenant", "project", "cluster", "kind", "scheduler", "site", "image", "pool", "vlans", "prefix_length")
-# Slurm's ClusterName takes 40 characters (a DNS label, Kubernetes', 63): longer tenant-cluster names are cut and
-# keep a hash of the whole, so two never meet.
+# Slurm's ClusterName takes 40 characters (a DNS label, Kubernetes', 63).
 SCHEDULER_NAME_MAX = 40
 SCHEDULED_KINDS = ("slurm", "k8s")
 
@@ -74,12 +73,11 @@ def fill(variables: dict, facts: dict) -> dict:
 
 
 def scheduler_name(tenant: str, name: str) -> str:
-    """The name the cluster's scheduler knows itself by, unique across tenants: acme-train."""
-    full = f"{tenant}-{name}".replace("_", "-").lower()
-    if len(full) <= SCHEDULER_NAME_MAX:
-        return full
+    """The name the cluster's scheduler knows itself by: acme-train-5d41a2. The hash of tenant/name makes it unique
+    across tenants whatever their names (acme + x-y and acme-x + y read alike), and the rest is cut to fit."""
     digest = hashlib.sha256(f"{tenant}/{name}".encode()).hexdigest()[:6]
-    return f"{full[:SCHEDULER_NAME_MAX - 7].rstrip('-')}-{digest}"
+    readable = f"{tenant}-{name}".replace("_", "-").lower()[:SCHEDULER_NAME_MAX - 7].rstrip("-")
+    return f"{readable}-{digest}"
 
 
 def facts_of(cluster: dict) -> dict:

@@ -23,6 +23,7 @@ CLUSTER = {
     "control_plane_schedulable": True, "topology_manager_policy": "best-effort", "label_prefix": "gpucloud.io",
     "default_namespace": "default", "ca_cert_pem": CA, "bootstrap_token": TOKEN, "certificate_key": "c" * 64,
     "versions": {"gpu_operator": "v25.10.1", "amd_gpu_operator": "v1.5.1", "gaudi_operator": "1.23.0",
+                 "cert_manager": "v1.18.2",
                  "calico": "v3.30.3", "cilium": "1.18.2", "flannel": "v0.27.4", "kueue": "0.19.2"},
 }
 SPINES = {leaf: ["spine-dc1-1", "spine-dc1-2"] for leaf in ("leaf-r1", "leaf-r2", "leaf-r3")}
@@ -59,7 +60,8 @@ MIXED = [node(1), node(2), node(3, "AMD", "MI300X", leaf="leaf-r2", project="inf
 def test_every_vendor_cni_and_containerd_format_validates(cni, containerd):
     files = rendered(MIXED, cni=cni, containerd_config_version=containerd)
     releases = docs(files, "cluster/helm/releases.yaml")[0]["releases"]
-    assert [r["name"] for r in releases] == [cni, "amd-gpu-operator", "habana-ai-operator", "gpu-operator", "kueue"]
+    assert [r["name"] for r in releases] == [cni, "cert-manager", "amd-gpu-operator", "habana-ai-operator",
+                                             "gpu-operator", "kueue"]
     config = docs(files, "cluster/kubeadm-init.yaml")[1]
     assert config["proxy"] == {"disabled": cni == "cilium"}  # Cilium replaces kube-proxy
 
@@ -75,7 +77,7 @@ def test_containerd_runtime_per_vendor():
     operator = rendered([node(1)], nvidia_stack="operator")  # the operator's toolkit configures containerd
     assert "nvidia" not in operator["nodes/gpu-n01/containerd.toml"]
     values = docs(operator, "cluster/helm/gpu-operator-values.yaml")[0]
-    assert values["driver"] == {"enabled": True} and values["toolkit"] == {"enabled": True}
+    assert values["driver"] == {"enabled": True} and values["toolkit"]["enabled"] is True
 
 
 def test_node_labels_come_from_netbox_topology():
@@ -90,8 +92,33 @@ def test_node_labels_come_from_netbox_topology():
     join = docs(files, "nodes/gpu-n03/kubeadm-join.yaml")[0]
     args = {a["name"]: a["value"] for a in join["nodeRegistration"]["kubeletExtraArgs"]}
     assert "gpucloud.io/leaf=leaf-r2" in args["node-labels"] and args["node-ip"] == "10.1.0.3"
-    assert join["nodeRegistration"]["taints"] == [{"key": "amd.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert join["nodeRegistration"]["taints"] == []  # every node has GPUs: a GPU taint would keep nothing off
     assert docs(files, "cluster/manifests/node-labels.yaml")[2]["metadata"]["labels"] == labels["gpu-n03"]
+
+
+def test_gpu_taints_only_beside_cpu_nodes_and_never_on_control_planes():
+    cpu = {**node(5), "gpu": None, "project": None}
+    files = rendered([node(1), node(2), cpu])
+    init = docs(files, "cluster/kubeadm-init.yaml")[0]
+    assert init["nodeRegistration"]["taints"] == []  # the control plane's add-ons tolerate no GPU taint
+    worker = docs(files, "nodes/gpu-n02/kubeadm-join.yaml")[0]["nodeRegistration"]["taints"]
+    assert worker == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    assert docs(files, "nodes/gpu-n05/kubeadm-join.yaml")[0]["nodeRegistration"]["taints"] == []
+    flavors = {d["metadata"]["name"]: d["spec"] for d in docs(files, "cluster/manifests/kueue.yaml")
+               if d["kind"] == "ResourceFlavor"}
+    assert flavors["h100-sxm5-80gb"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                                          "effect": "NoSchedule"}]
+    assert flavors["cpu-only"] == {"nodeLabels": {"gpucloud.io/gpu-model": "none"}, "topologyName": "acme-infer"}
+
+
+def test_one_node_feature_discovery_and_the_toolkit_beside_gpucloud_config():
+    values = {n: docs(rendered(MIXED, nvidia_stack="operator"), f"cluster/helm/{n}-values.yaml")[0]
+              for n in ("gpu-operator", "amd-gpu-operator")}
+    assert values["gpu-operator"]["nfd"] == {"enabled": True}
+    assert values["amd-gpu-operator"]["node-feature-discovery"] == {"enabled": False}
+    assert values["gpu-operator"]["toolkit"]["env"] == [{"name": "CONTAINERD_CONFIG",
+                                                         "value": "/etc/containerd/conf.d/99-nvidia.toml"}]
+    assert 'imports = ["/etc/containerd/conf.d/*.toml"]' in rendered(MIXED)["nodes/gpu-n01/containerd.toml"]
 
 
 def test_kueue_topology_flavors_and_queues():

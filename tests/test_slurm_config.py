@@ -218,6 +218,7 @@ def test_accounting_settings_use_the_cluster_socket_for_slurmdbd_too():
                    paths={**CLUSTER["paths"], "munge_socket": "/lab/run/munge/munge.socket.2"})
     settings = dict(config["slurm_conf"])
     assert settings["AccountingStorageHost"] == "ctl" and settings["AccountingStorageEnforce"] == "associations"
+    assert settings["AccountingStoragePort"] == 6819
     assert settings["AccountingStoragePass"] == "/lab/run/munge/munge.socket.2"
 
 
@@ -249,6 +250,46 @@ def test_ha_pair():
 def test_how_a_change_is_applied(version, previous, apply, added, removed):
     config = build(hgx(3), version=version, previous=previous)
     assert (config["apply"], config["nodes_added"], config["nodes_removed"]) == (apply, added, removed)
+
+
+def settings_of(config) -> dict:
+    out = {}
+    for key, value in config["slurm_conf"]:
+        out.setdefault(key, []).append(str(value))
+    return out
+
+
+@pytest.mark.parametrize(("change", "apply", "reason"), [
+    ({}, "reconfigure", None),
+    ({"options": {"MaxJobCount": 50000}}, "reconfigure", None),             # a reconfigure takes it
+    ({"slurmctld_port": 7817}, "restart", "restart: SlurmctldPort 6817 -> 7817"),
+    ({"controllers": [CLUSTER["controllers"][0], {"name": "gpu-n02", "hostname": "gpu-n02", "address": "10.1.0.2"}]},
+     "restart", "restart: SlurmctldHost gpu-n01(10.1.0.1) -> gpu-n01(10.1.0.1),gpu-n02(10.1.0.2)"),
+    ({"topology": "none"}, "restart", "restart: TopologyPlugin topology/tree -> topology/none"),
+    ({"task_plugin": "task/affinity"}, "restart-all", "restart-all: TaskPlugin task/cgroup,task/affinity -> "),
+    ({"slurmd_port": 7818}, "restart-all", "restart-all: SlurmdPort 6818 -> 7818"),
+], ids=["nothing", "reconfigurable", "ctld-port", "ha-backup", "topology-plugin", "task-plugin", "slurmd-port"])
+def test_settings_no_reconfigure_takes_need_restarts(change, apply, reason):
+    before = settings_of(build(hgx(3)))
+    config = slurm_config.build({"cluster": {**CLUSTER, **change}, "nodes": hgx(3), "topology": {"spines": SPINES},
+                                 "previous_nodes": [n["name"] for n in hgx(3)], "previous_settings": before})
+    assert config["apply"] == apply
+    assert (reason is None and config["apply_reasons"] == []) or any(
+        r.startswith(reason) for r in config["apply_reasons"]), config["apply_reasons"]
+
+
+def test_a_project_named_like_the_default_partition_is_refused():
+    with pytest.raises(slurm_config.SlurmConfigError) as err:
+        build([node("gpu-n01", project="batch"), node("gpu-n02", project=None)])
+    assert err.value.errors == ["nodes[0] (gpu-n01).project: batch is also the default partition's name "
+                                "(cluster.default_partition); choose another default partition"]
+
+
+def test_associations_are_enforced_only_where_partitions_need_accounts():
+    dbd = {"host": "ctl", "port": 6819}
+    assert "AccountingStorageEnforce" not in settings_of(build(hgx(1), accounting=dbd))
+    assert settings_of(build(hgx(1), accounting=dbd, partition_access="accounts"))["AccountingStorageEnforce"] == [
+        "associations"]
 
 
 # -- bad input: every error at once, naming its field ------------------------------------------------------------

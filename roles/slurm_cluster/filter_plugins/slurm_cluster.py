@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 
@@ -25,8 +26,11 @@ def slurm_cluster_command(argv) -> str:
     return " ".join(shlex.quote(str(arg)) for arg in argv)
 
 
-# sinfo %T states of a node that has not registered (yet), or stopped answering ('*').
-_UNREGISTERED = ("unknown", "down", "future", "not_responding")
+# sinfo %T states of a node that has not registered (yet), stopped answering ('*'), or registered with less than
+# its configuration ("inval": the hardware does not match NetBox).
+_UNREGISTERED = ("unknown", "down", "future", "not_responding", "inval")
+# Drain reasons that mean the node is not what the config (NetBox) says, or failed gpucloud's health check.
+_BROKEN = re.compile(r"^(gpucloud-health:|Low |Invalid|gres/)|gres/gpu count")
 
 
 def slurm_cluster_unregistered(sinfo_out: str, names) -> list[str]:
@@ -40,13 +44,15 @@ def slurm_cluster_unregistered(sinfo_out: str, names) -> list[str]:
             if name not in states or states[name].endswith("*") or states[name].startswith(_UNREGISTERED)]
 
 
-def slurm_cluster_drained(sinfo_out: str) -> list[str]:
-    """'name: reason' of the nodes sinfo ('%N %T %E' lines) shows drained or draining."""
+def slurm_cluster_broken(sinfo_out: str) -> list[str]:
+    """'name: reason' of the nodes sinfo ('%N %T %E' lines) shows drained for not being what NetBox says (too little
+    memory, fewer GPUs) or by the health check; a drain an operator set is theirs."""
     out = []
     for line in str(sinfo_out).splitlines():
         parts = line.split(None, 2)
-        if len(parts) >= 2 and parts[1].startswith(("drain", "drng")):
-            out.append(f"{parts[0]}: {parts[2] if len(parts) > 2 else 'no reason'}")
+        reason = parts[2] if len(parts) > 2 else ""
+        if len(parts) >= 2 and parts[1].startswith(("drain", "drng")) and _BROKEN.search(reason):
+            out.append(f"{parts[0]}: {reason}")
     return sorted(set(out))
 
 
@@ -55,4 +61,4 @@ class FilterModule:
         return {"slurm_cluster_controllers": slurm_cluster_controllers,
                 "slurm_cluster_command": slurm_cluster_command,
                 "slurm_cluster_unregistered": slurm_cluster_unregistered,
-                "slurm_cluster_drained": slurm_cluster_drained}
+                "slurm_cluster_broken": slurm_cluster_broken}

@@ -2,7 +2,8 @@
 # Apache License 2.0 (see LICENSE)
 """Action plugin for gpucloud.infra.k8s_config: computes, renders and validates on the controller, and writes the
 files there (dest), so the bootstrap token and certificate key inside kubeadm's files never travel in a result:
-what comes back names files and digests, and diffs show the secrets masked."""
+what comes back names files and digests, diffs of the files holding secrets show no content, and any other text
+(errors included) has the secrets masked."""
 
 from __future__ import annotations
 
@@ -100,8 +101,13 @@ class ActionModule(ActionBase):
             written[path] = before != text
             if not written[path]:
                 continue
-            diffs.append({"before_header": str(target), "after_header": str(target),
-                          "before": _mask(before or "", secrets), "after": _mask(text, secrets)})
+            if path in secret:  # a rotated token would show in "before": no content at all
+                diffs.append({"before_header": str(target), "after_header": str(target),
+                              "before": "(holds secrets: not shown)\n" if before is not None else "",
+                              "after": "(holds secrets: changed, not shown)\n"})
+            else:
+                diffs.append({"before_header": str(target), "after_header": str(target),
+                              "before": _mask(before or "", secrets), "after": _mask(text, secrets)})
             if not self._task.check_mode:
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 tmp = target.with_name(f".{target.name}.{os.getpid()}")

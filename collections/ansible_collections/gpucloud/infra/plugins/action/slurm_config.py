@@ -18,11 +18,19 @@ ARGUMENT_SPEC = {
 }
 
 
-def previous_nodes(text: str | None) -> list[str] | None:
-    """The node names of a slurm.conf already in place; None when there is none (a first deployment)."""
+def previous(text: str | None) -> tuple[list[str] | None, dict | None]:
+    """The node names and the global settings of a slurm.conf already in place; None for a first deployment."""
     if not text:
-        return None
-    return [pairs[0][1] for _line, pairs in slurm_render.parse(text) if pairs[0][0].lower() == "nodename"]
+        return None, None
+    nodes, settings = [], {}
+    for _line, pairs in slurm_render.parse(text):
+        head = pairs[0][0].lower()
+        if head == "nodename":
+            nodes.append(pairs[0][1])
+        elif head != "partitionname":
+            for key, value in pairs:
+                settings.setdefault(key, []).append(value)
+    return nodes, settings
 
 
 class ActionModule(ActionBase):
@@ -34,8 +42,9 @@ class ActionModule(ActionBase):
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result = super().run(tmp, task_vars)
         result["changed"] = False
+        nodes, settings = previous(args["previous_conf"])
         inputs = {"cluster": args["cluster"], "nodes": args["nodes"], "topology": args["topology"],
-                  "previous_nodes": previous_nodes(args["previous_conf"])}
+                  "previous_nodes": nodes, "previous_settings": settings}
         try:
             config = slurm_config.build(inputs)
         except slurm_config.SlurmConfigError as exc:

@@ -47,6 +47,9 @@ OPERATOR_RELEASES = {
               "chart": "gaudi-helm/habana-ai-operator", "namespace": "habana-ai-operator",
               "version_key": "gaudi_operator"},
 }
+CERT_MANAGER_RELEASE = {"name": "cert-manager", "repo": "jetstack", "repo_url": "https://charts.jetstack.io",
+                        "chart": "jetstack/cert-manager", "namespace": "cert-manager"}  # the AMD operator needs it
+TOOLKIT_DROP_IN = "/etc/containerd/conf.d/99-nvidia.toml"
 KUEUE_RELEASE = {"name": "kueue", "repo": None, "repo_url": None, "chart": "oci://registry.k8s.io/kueue/charts/kueue",
                  "namespace": "kueue-system"}
 
@@ -146,10 +149,13 @@ def _labels(cluster: dict, node: dict, place: dict) -> dict[str, str]:
 
 
 def _taints(cluster: dict, node: dict, control_plane: bool) -> list[dict]:
+    """A GPU taint keeps CPU-only pods off GPU nodes, so it only means something where the cluster also has nodes
+    without GPUs (cluster["_mixed"]); it never goes on a control plane, whose add-ons (CoreDNS, the operators,
+    Kueue) tolerate no GPU taint."""
     taints = []
     if control_plane and not cluster["control_plane_schedulable"]:
         taints.append({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"})
-    if cluster["gpu_taint"] and node.get("gpu"):
+    if cluster["gpu_taint"] and cluster["_mixed"] and node.get("gpu") and not control_plane:
         taints.append({"key": gpu_vendors.vendor(node["gpu"]["vendor"])["resource"], "value": "present",
                        "effect": "NoSchedule"})
     return taints
@@ -232,17 +238,21 @@ def _cni_values(cluster: dict, by_name: dict) -> dict:
     return {"podCidr": cluster["pod_subnet"]}
 
 
-def _operator_values(cluster: dict, vendor: str) -> dict:
+def _operator_values(cluster: dict, vendor: str, vendors: list[str]) -> dict:
     if vendor == "nvidia":
         host = cluster["nvidia_stack"] == "host"  # the golden image carries driver and container toolkit
         toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-        return {"driver": {"enabled": not host}, "toolkit": {"enabled": not host}, "nfd": {"enabled": True},
+        # The toolkit writes its runtime into a drop-in containerd imports, not into the config gpucloud writes.
+        toolkit = {"enabled": False} if host else {
+            "enabled": True, "env": [{"name": "CONTAINERD_CONFIG", "value": TOOLKIT_DROP_IN}]}
+        return {"driver": {"enabled": not host}, "toolkit": toolkit, "nfd": {"enabled": True},
                 "gfd": {"enabled": True}, "dcgmExporter": {"enabled": True}, "mig": {"strategy": "single"},
                 "cdi": {"enabled": True}, "operator": {"runtimeClass": "nvidia"},
                 "daemonsets": {"tolerations": [toleration]}}
     if vendor == "amd":
-        # the DeviceConfig is gpucloud's (manifests/amd-deviceconfig.yaml), not the chart's default one
-        return {"node-feature-discovery": {"enabled": True}, "kmm": {"enabled": True},
+        # the DeviceConfig is gpucloud's (manifests/amd-deviceconfig.yaml), not the chart's default one; one node
+        # feature discovery per cluster: NVIDIA's operator brings its own when both vendors are there
+        return {"node-feature-discovery": {"enabled": "nvidia" not in vendors}, "kmm": {"enabled": True},
                 "crds": {"defaultCR": {"install": False}}}
     return {}
 
@@ -251,10 +261,14 @@ def _releases(cluster: dict, vendors: list[str], by_name: dict) -> list[dict]:
     versions = cluster["versions"]
     cni = CNI_RELEASES[cluster["cni"]]
     releases = [{**cni, "version": versions[cluster["cni"]], "values": _cni_values(cluster, by_name)}]
+    if "amd" in vendors:
+        releases.append({**CERT_MANAGER_RELEASE, "version": versions["cert_manager"], "values": {"crds": {
+            "enabled": True}}})
     for vendor in vendors:
         spec = OPERATOR_RELEASES[vendor]
         releases.append({k: v for k, v in spec.items() if k != "version_key"}
-                        | {"version": versions[spec["version_key"]], "values": _operator_values(cluster, vendor)})
+                        | {"version": versions[spec["version_key"]],
+                           "values": _operator_values(cluster, vendor, vendors)})
     releases.append({**KUEUE_RELEASE, "version": versions["kueue"], "values": {}})
     return releases
 
@@ -275,7 +289,7 @@ def _kueue(cluster: dict, nodes: list[dict], topo: dict, namespaces: list[str]) 
     flavors = []
     for flavor, members in sorted(by_flavor.items()):
         spec = {"nodeLabels": {f"{p}/gpu-model": "none" if flavor == "cpu-only" else flavor}, "topologyName": name}
-        if cluster["gpu_taint"] and flavor != "cpu-only":
+        if cluster["gpu_taint"] and cluster["_mixed"] and flavor != "cpu-only":
             spec["tolerations"] = [{"key": gpu_vendors.vendor(members[0]["gpu"]["vendor"])["resource"],
                                     "operator": "Exists", "effect": "NoSchedule"}]
         docs.append({"apiVersion": schema.KUEUE, "kind": "ResourceFlavor", "metadata": {"name": flavor},
@@ -332,7 +346,8 @@ def build(inputs: dict) -> dict:
     errors = _cross_errors(inputs)
     if errors:
         raise K8sConfigError(_named(errors, inputs["nodes"]))
-    cluster, nodes = inputs["cluster"], sorted(inputs["nodes"], key=lambda n: n["name"])
+    nodes = sorted(inputs["nodes"], key=lambda n: n["name"])
+    cluster = {**inputs["cluster"], "_mixed": any(not n.get("gpu") for n in nodes)}
     by_name = {n["name"]: n for n in nodes}
     topology = inputs.get("topology") or {}
     topo = cluster_topology.build([{k: n.get(k) for k in ("name", "site", "location", "leaf", "nvlink_domain")}

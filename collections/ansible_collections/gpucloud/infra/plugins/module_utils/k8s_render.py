@@ -14,11 +14,14 @@ inside kubeadm's podSubnet, and every join file carrying the init's token.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 import tomllib
 from pathlib import Path
 
 import jinja2
+import jsonschema
 import yaml
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import k8s_schema as schema
@@ -28,7 +31,12 @@ RELEASES = "cluster/helm/releases.yaml"
 HEADER = "# Managed by gpucloud (gpucloud.infra.k8s_config) from NetBox; cluster {cluster}.\n"
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml when PyYAML has it: thousands of nodes' files are dumped and read back.
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Dumper(_SafeDumper):
     """Block style, keys in the order built, no anchors (every document stands alone)."""
 
     def ignore_aliases(self, data):
@@ -64,23 +72,40 @@ def _documents(files: dict[str, str], errors: list[str]) -> dict[str, list]:
     for path, text in files.items():
         if path.endswith(".yaml"):
             try:
-                out[path] = [d for d in yaml.safe_load_all(text) if d is not None]
+                out[path] = [d for d in yaml.load_all(text, Loader=_SafeLoader) if d is not None]
             except yaml.YAMLError as exc:
                 errors.append(f"{path}: not YAML ({exc})")
     return out
 
 
-def _builtin(doc: dict, version: str) -> list[str]:
-    import kubernetes_validate
+@functools.lru_cache(maxsize=128)
+def _builtin_validator(api_version: str, kind: str, version: str):
+    """kubernetes-validate's strict schema of a built-in kind for a minor version, compiled once.
 
+    Its validate() re-reads the kind's schema and the 1.4 MB definitions file on every call and stops at the first
+    error; this builds the same validator (the same bundled files, the same registry) once per kind, so thousands
+    of nodes' documents cost milliseconds each and every error is reported. None when no schema exists."""
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    bundled = [v for v in utils.all_versions() if utils.major_minor(v) <= version][-1]
+    folder = f"kubernetes-json-schema/v{bundled}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)  # rbac.authorization.k8s.io/v1 -> rbac-v1
     try:
-        kubernetes_validate.validate(doc, version, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group}.json", version)
+    except FileNotFoundError:
+        return None
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _builtin(doc: dict, version: str) -> list[str]:
+    validator = _builtin_validator(str(doc.get("apiVersion")), str(doc.get("kind")), version)
+    if validator is None:
         return [f"no schema for {doc.get('apiVersion')} {doc.get('kind')} in Kubernetes {version}"]
-    except kubernetes_validate.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) or "(top)"
-        return [f"{where}: {exc.message}"]
-    return []
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+            for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
 
 
 def _metadata(doc: dict) -> list[str]:

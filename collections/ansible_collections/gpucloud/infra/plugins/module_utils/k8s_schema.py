@@ -60,9 +60,9 @@ NODE = obj(["name", "address", "cpus", "memory_gb"],
             "site": {"type": ["string", "null"]}, "location": {"type": ["string", "null"]},
             "rack": {"type": ["string", "null"]}, "leaf": {"type": ["string", "null"]},
             "nvlink_domain": {"type": ["string", "null"]}})
-VERSIONS = obj(["gpu_operator", "amd_gpu_operator", "gaudi_operator", "calico", "cilium", "flannel", "kueue"],
-               {key: CHART_VERSION for key in ("gpu_operator", "amd_gpu_operator", "gaudi_operator", "calico",
-                                                "cilium", "flannel", "kueue")})
+CHARTS = ("gpu_operator", "amd_gpu_operator", "gaudi_operator", "cert_manager", "calico", "cilium", "flannel",
+          "kueue")
+VERSIONS = obj(list(CHARTS), {key: CHART_VERSION for key in CHARTS})
 CLUSTER = obj(
     ["name", "kubernetes_version", "control_planes", "api_port", "pod_subnet", "service_subnet", "dns_domain",
      "cni", "containerd_config_version", "nvidia_stack", "gpu_taint", "control_plane_schedulable",
@@ -161,9 +161,11 @@ DEVICE_CONFIG = obj(["apiVersion", "kind", "metadata", "spec"],
                                               "enableNodeLabeller": {"type": "boolean"}}),
                          "metricsExporter": obj(["enable"], {"enable": {"type": "boolean"}})})})
 ENABLED = obj(["enabled"], {"enabled": {"type": "boolean"}})
+TOOLKIT = obj(["enabled"], {"enabled": {"type": "boolean"}},
+              {"env": array(obj(["name", "value"], {"name": {"type": "string"}, "value": {"type": "string"}}))})
 NVIDIA_VALUES = obj(
     ["driver", "toolkit", "nfd", "gfd", "dcgmExporter", "mig", "cdi", "operator", "daemonsets"],
-    {"driver": ENABLED, "toolkit": ENABLED, "nfd": ENABLED, "gfd": ENABLED, "dcgmExporter": ENABLED,
+    {"driver": ENABLED, "toolkit": TOOLKIT, "nfd": ENABLED, "gfd": ENABLED, "dcgmExporter": ENABLED,
      "mig": obj(["strategy"], {"strategy": {"enum": ["none", "single", "mixed"]}}), "cdi": ENABLED,
      "operator": obj(["runtimeClass"], {"runtimeClass": DNS_SUBDOMAIN}),
      "daemonsets": obj(["tolerations"], {"tolerations": array(TOLERATION)})})
@@ -185,6 +187,7 @@ CILIUM_VALUES = obj(["kubeProxyReplacement", "k8sServiceHost", "k8sServicePort",
                          {"clusterPoolIPv4PodCIDRList": array(CIDR, minItems=1),
                           "clusterPoolIPv4MaskSize": {"type": "integer", "minimum": 16, "maximum": 30}})})})
 FLANNEL_VALUES = obj(["podCidr"], {"podCidr": CIDR})
+CERT_MANAGER_VALUES = obj(["crds"], {"crds": ENABLED})
 
 # Documents checked by their (apiVersion, kind); built-in kinds go to kubernetes-validate instead.
 DOCUMENTS = {
@@ -196,7 +199,8 @@ DOCUMENTS = {
 # Helm values files by chart (the Gaudi operator runs with its chart's defaults: gpucloud sets none of its values).
 VALUES = {"nvidia/gpu-operator": NVIDIA_VALUES, "rocm/gpu-operator-charts": AMD_VALUES,
           "projectcalico/tigera-operator": CALICO_VALUES,
-          "cilium/cilium": CILIUM_VALUES, "flannel/flannel": FLANNEL_VALUES}
+          "cilium/cilium": CILIUM_VALUES, "flannel/flannel": FLANNEL_VALUES,
+          "jetstack/cert-manager": CERT_MANAGER_VALUES}
 
 # containerd's config.toml, the runtimes gpucloud writes (after parsing the TOML).
 RUNTIME = obj(["runtime_type", "options"], {"runtime_type": {"const": "io.containerd.runc.v2"},

@@ -29,6 +29,13 @@ BLOCK_FROM = (23, 11)        # topology/block exists
 BLOCK_SIZES_FROM = (24, 5)   # BlockSizes replaces BlockLevels; blocks may differ (none below the base)
 DEFAULT_TOPOLOGY_FROM = (23, 11)  # topology/none is called topology/default
 RECONFIGURE_NODES_FROM = (23, 11)  # reconfigure re-execs the daemons, so a new node set needs no restart
+# Settings no reconfigure changes (slurm.conf(5)): slurmctld must start again, and for the second set every slurmd.
+CONTROLLER_RESTART_KEYS = ("ClusterName", "SlurmctldHost", "SlurmctldPort", "StateSaveLocation", "SlurmUser",
+                           "SelectType", "SelectTypeParameters", "TopologyPlugin", "AccountingStorageType",
+                           "AccountingStorageHost", "AccountingStoragePort")
+NODE_RESTART_KEYS = ("SlurmdPort", "AuthType", "AuthInfo", "CredType", "ProctrackType", "TaskPlugin",
+                     "SlurmdSpoolDir", "SlurmdParameters", "GresTypes")
+APPLY_ORDER = ("reconfigure", "restart", "restart-all")
 _TYPE_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 
 
@@ -77,6 +84,9 @@ def _cross_errors(inputs: dict) -> list[str]:
     if cluster["partition_access"] == "accounts" and not cluster.get("accounting"):
         errors.append("cluster.partition_access: 'accounts' needs cluster.accounting (slurmdbd): without "
                       "associations a job's account is unknown and it never starts")
+    errors += [f"nodes[{i}].project: {n['project']} is also the default partition's name "
+               f"(cluster.default_partition); choose another default partition"
+               for i, n in enumerate(nodes) if n.get("project") == cluster["default_partition"]]
     ports = [n.get("port") for n in nodes if n.get("port")]
     if len(set(ports)) != len(ports):
         errors.append("nodes[].port: slurmd ports must differ (nodes sharing a host each need their own)")
@@ -126,8 +136,11 @@ def _globals(cluster: dict, nodes: list[dict], plugin: str, ver: tuple, has_inte
                  ["AccountingStorageHost", accounting["host"]], ["AccountingStoragePort", accounting["port"]],
                  # slurmdbd connections authenticate through this socket, not AuthInfo's.
                  ["AccountingStoragePass", paths["munge_socket"]],
-                 ["AccountingStorageEnforce", accounting.get("enforce", "associations")],
                  ["JobAcctGatherType", "jobacct_gather/linux"]]
+        # Enforcing associations rejects every job of a user without one: only where partitions need accounts.
+        enforce = accounting.get("enforce") or ("associations" if cluster["partition_access"] == "accounts" else None)
+        if enforce:
+            conf.append(["AccountingStorageEnforce", enforce])
     return _override(conf, cluster.get("options") or {})
 
 
@@ -327,6 +340,23 @@ def _cgroup(cluster: dict) -> list[list]:
     return _override(conf, cluster.get("cgroup_options") or {})
 
 
+def _apply(settings: list[list], previous: dict | None, nodes_changed: bool, ver: tuple) -> tuple[str, list[str]]:
+    """How a running cluster takes the new config (APPLY_ORDER), and why."""
+    reasons = []
+    if nodes_changed and ver < RECONFIGURE_NODES_FROM:
+        reasons.append("restart: the node set changed (before Slurm 23.11 a reconfigure would stop slurmctld)")
+    if previous is not None:
+        new = {}
+        for key, value in settings:
+            new.setdefault(key, []).append(str(value))
+        for keys, level in ((CONTROLLER_RESTART_KEYS, "restart"), (NODE_RESTART_KEYS, "restart-all")):
+            reasons += [f"{level}: {key} {','.join(previous.get(key, [])) or '(unset)'} -> "
+                        f"{','.join(new.get(key, [])) or '(unset)'}"
+                        for key in keys if previous.get(key, []) != new.get(key, [])]
+    levels = [r.split(":", 1)[0] for r in reasons]
+    return max(levels, key=APPLY_ORDER.index, default="reconfigure"), reasons
+
+
 def _named(errors: list[str], nodes) -> list[str]:
     """nodes[3].cpus -> nodes[3] (gpu-n04).cpus: the operator looks a node up by name."""
     names = {i: n.get("name") for i, n in enumerate(nodes if isinstance(nodes, list) else []) if isinstance(n, dict)}
@@ -356,14 +386,15 @@ def build(inputs: dict) -> dict:
     previous = inputs.get("previous_nodes")
     added = sorted(set(names) - set(previous)) if previous is not None else []
     removed = sorted(set(previous) - set(names)) if previous is not None else []
+    settings = _globals(cluster, nodes, plugin, ver, has_intel)
+    apply, reasons = _apply(settings, inputs.get("previous_settings"), added or removed, ver)
     config = {
         "cluster_name": cluster["name"], "version": cluster["version"], "topology_plugin": plugin,
-        "slurm_conf": _globals(cluster, nodes, plugin, ver, has_intel),
+        "slurm_conf": settings,
         "nodes": _node_lines(cluster, nodes, topo), "partitions": _partitions(cluster, nodes),
         "gres": gres, "topology": topology_lines, "cgroup": _cgroup(cluster), "health": health,
         "node_names": names, "nodes_added": added, "nodes_removed": removed,
-        "apply": "restart" if (added or removed) and ver < RECONFIGURE_NODES_FROM else "reconfigure",
-        "warnings": warnings,
+        "apply": apply, "apply_reasons": reasons, "warnings": warnings,
     }
     if not errors:
         errors = schema.errors(config, schema.STRUCTURED, root="config")

@@ -67,7 +67,9 @@ TOPOLOGY = obj([], {}, {"spines": {"type": "object", "additionalProperties": arr
                         "pods": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}})
 INPUT = obj(["cluster", "nodes"],
             {"cluster": CLUSTER, "nodes": array(NODE, minItems=1)},
-            {"topology": TOPOLOGY, "previous_nodes": {"oneOf": [{"type": "null"}, array(NAME)]}})
+            {"topology": TOPOLOGY, "previous_nodes": {"oneOf": [{"type": "null"}, array(NAME)]},
+             "previous_settings": {"oneOf": [{"type": "null"}, {"type": "object",
+                                                                  "additionalProperties": array({"type": "string"})}]}})
 
 # A line of a Slurm config file: [[key, value], ...] in order.
 PAIRS = array({"type": "array", "prefixItems": [{"type": "string", "pattern": r"^[A-Za-z]+$"}, VALUE],
@@ -76,12 +78,12 @@ HEALTH_NODE = obj(["gpus", "devices"], {"gpus": {"type": "integer", "minimum": 0
                   {"smi": {"type": ["string", "null"]}})
 STRUCTURED = obj(
     ["cluster_name", "version", "topology_plugin", "slurm_conf", "nodes", "partitions", "gres", "topology",
-     "cgroup", "health", "node_names", "nodes_added", "nodes_removed", "apply"],
+     "cgroup", "health", "node_names", "nodes_added", "nodes_removed", "apply", "apply_reasons"],
     {"cluster_name": CLUSTER_NAME, "version": VERSION,
      "topology_plugin": {"enum": ["topology/tree", "topology/block", "topology/none", "topology/default"]},
      "slurm_conf": PAIRS, "nodes": array(PAIRS), "partitions": array(PAIRS), "gres": array(PAIRS),
      "topology": array(PAIRS), "cgroup": PAIRS,
      "health": {"type": "object", "additionalProperties": HEALTH_NODE},
      "node_names": array(NAME), "nodes_added": array(NAME), "nodes_removed": array(NAME),
-     "apply": {"enum": ["reconfigure", "restart"]}},
+     "apply": {"enum": ["reconfigure", "restart", "restart-all"]}, "apply_reasons": array({"type": "string"})},
     {"warnings": array({"type": "string"})})

@@ -23,7 +23,8 @@ description:
     TOML parsed, and the rules no schema states (Kueue's, CNI CIDRs inside the pod subnet, joins with the init's
     token) - reporting every problem at once.
   - Writes the files into O(dest) on the controller (directories 0700, files 0600), only those that changed, and
-    removes the files of nodes that left. The result names files and digests; diffs show the secrets masked.
+    removes the files of nodes that left. The result names files and digests; diffs of the files holding secrets
+    show no content.
   - Check mode writes nothing; before the cluster CA exists it renders with a stand-in CA and says so.
 version_added: "0.6.0"
 author: gpucloud contributors
@@ -64,7 +65,7 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: Secrets are masked in the diff.
+    details: Files holding secrets show no content in the diff; secrets are masked everywhere else.
 """
 
 EXAMPLES = r"""
