@@ -19,6 +19,8 @@ TRIPLET_IN_PYTEST = {
     "image_deploy": "tests/test_deploy_image.py::test_deploy_then_rerun_then_check",
     "node_wipe": "tests/test_node_wipe.py (check, apply, re-apply on fleet BMCs)",
     "tenant_network": "tests/test_tenant_network_playbook.py::test_check_then_apply_then_nothing_changes",
+    "slurm_cluster": "tests/test_slurm_cluster.py::test_check_then_apply_then_nothing_changes (real Slurm)",
+    "k8s_cluster": "tests/test_k8s_cluster.py::test_check_then_render_then_nothing_changes",
 }
 
 

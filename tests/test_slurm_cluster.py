@@ -174,7 +174,7 @@ def test_adding_a_node_restarts_no_slurmd_and_running_jobs_carry_on(cluster, inv
     before = pids(settings)
     out = tmp_path / "long.out"
     job = slurm("sbatch", "--parsable", "-p", "train", "-w", H100[0], "-o", str(out), "--wrap",
-                "sleep 20; echo survived").strip()
+                "sleep 12; echo survived").strip()
     wait_until(lambda: "JobState=RUNNING" in slurm("scontrol", "show", "job", job), f"job {job} runs")
     added = ok(play(inventory, [*NODES, ADDED]))
     assert added[ADDED]["changed"] > 0

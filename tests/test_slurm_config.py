@@ -218,7 +218,7 @@ def test_accounting_settings_use_the_cluster_socket_for_slurmdbd_too():
                    paths={**CLUSTER["paths"], "munge_socket": "/lab/run/munge/munge.socket.2"})
     settings = dict(config["slurm_conf"])
     assert settings["AccountingStorageHost"] == "ctl" and settings["AccountingStorageEnforce"] == "associations"
-    assert settings["AccountingStoragePort"] == 6819
+    assert settings["AccountingStoragePort"] == 6819 and settings["AccountingStorageTRES"] == "gres/gpu"
     assert settings["AccountingStoragePass"] == "/lab/run/munge/munge.socket.2"
 
 
@@ -276,6 +276,19 @@ def test_settings_no_reconfigure_takes_need_restarts(change, apply, reason):
     assert config["apply"] == apply
     assert (reason is None and config["apply_reasons"] == []) or any(
         r.startswith(reason) for r in config["apply_reasons"]), config["apply_reasons"]
+
+
+def test_a_node_reached_elsewhere_needs_restarts():
+    from ansible_collections.gpucloud.infra.plugins.action.slurm_config import previous
+
+    ported = [dict(n, port=20000 + i) for i, n in enumerate(hgx(3))]
+    names, before = previous(files(build(ported))["slurm.conf"])
+    moved = [ported[0], dict(ported[1], port=21001), dict(ported[2], address="10.9.9.9")]
+    config = slurm_config.build({"cluster": CLUSTER, "nodes": moved, "topology": {"spines": SPINES},
+                                 "previous_nodes": names, "previous_settings": before})
+    assert config["apply"] == "restart-all"
+    assert config["apply_reasons"] == ["restart-all: gpu-n02 Port 20001 -> 21001",
+                                       "restart: gpu-n03 NodeAddr 10.1.0.3 -> 10.9.9.9"]
 
 
 def test_a_project_named_like_the_default_partition_is_refused():

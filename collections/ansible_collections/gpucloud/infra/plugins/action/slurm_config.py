@@ -27,6 +27,11 @@ def previous(text: str | None) -> tuple[list[str] | None, dict | None]:
         head = pairs[0][0].lower()
         if head == "nodename":
             nodes.append(pairs[0][1])
+            # where each node is reached: a node's own address or port changing needs restarts too
+            for key in ("NodeAddr", "Port"):
+                value = next((v for k, v in pairs if k == key), None)
+                if value is not None:
+                    settings.setdefault(f"{key}:{pairs[0][1]}", []).append(value)
         elif head != "partitionname":
             for key, value in pairs:
                 settings.setdefault(key, []).append(value)

@@ -32,7 +32,7 @@ RECONFIGURE_NODES_FROM = (23, 11)  # reconfigure re-execs the daemons, so a new 
 # Settings no reconfigure changes (slurm.conf(5)): slurmctld must start again, and for the second set every slurmd.
 CONTROLLER_RESTART_KEYS = ("ClusterName", "SlurmctldHost", "SlurmctldPort", "StateSaveLocation", "SlurmUser",
                            "SelectType", "SelectTypeParameters", "TopologyPlugin", "AccountingStorageType",
-                           "AccountingStorageHost", "AccountingStoragePort")
+                           "AccountingStorageHost", "AccountingStoragePort", "AccountingStorageTRES")
 NODE_RESTART_KEYS = ("SlurmdPort", "AuthType", "AuthInfo", "CredType", "ProctrackType", "TaskPlugin",
                      "SlurmdSpoolDir", "SlurmdParameters", "GresTypes")
 APPLY_ORDER = ("reconfigure", "restart", "restart-all")
@@ -136,7 +136,8 @@ def _globals(cluster: dict, nodes: list[dict], plugin: str, ver: tuple, has_inte
                  ["AccountingStorageHost", accounting["host"]], ["AccountingStoragePort", accounting["port"]],
                  # slurmdbd connections authenticate through this socket, not AuthInfo's.
                  ["AccountingStoragePass", paths["munge_socket"]],
-                 ["JobAcctGatherType", "jobacct_gather/linux"]]
+                 ["JobAcctGatherType", "jobacct_gather/linux"],
+                 ["AccountingStorageTRES", "gres/gpu"]]  # GPUs are what a GPU cloud accounts (and bills)
         # Enforcing associations rejects every job of a user without one: only where partitions need accounts.
         enforce = accounting.get("enforce") or ("associations" if cluster["partition_access"] == "accounts" else None)
         if enforce:
@@ -340,7 +341,8 @@ def _cgroup(cluster: dict) -> list[list]:
     return _override(conf, cluster.get("cgroup_options") or {})
 
 
-def _apply(settings: list[list], previous: dict | None, nodes_changed: bool, ver: tuple) -> tuple[str, list[str]]:
+def _apply(settings: list[list], node_lines: list[list], previous: dict | None, nodes_changed: bool,
+           ver: tuple) -> tuple[str, list[str]]:
     """How a running cluster takes the new config (APPLY_ORDER), and why."""
     reasons = []
     if nodes_changed and ver < RECONFIGURE_NODES_FROM:
@@ -349,6 +351,12 @@ def _apply(settings: list[list], previous: dict | None, nodes_changed: bool, ver
         new = {}
         for key, value in settings:
             new.setdefault(key, []).append(str(value))
+        for line in node_lines:  # an existing node reached elsewhere: slurmctld (address) or its slurmd (port)
+            pairs = dict(line)
+            for key, level in (("NodeAddr", "restart"), ("Port", "restart-all")):
+                was = previous.get(f"{key}:{pairs['NodeName']}")
+                if was is not None and was != [str(pairs.get(key, ""))]:
+                    reasons.append(f"{level}: {pairs['NodeName']} {key} {was[0]} -> {pairs.get(key, '(unset)')}")
         for keys, level in ((CONTROLLER_RESTART_KEYS, "restart"), (NODE_RESTART_KEYS, "restart-all")):
             reasons += [f"{level}: {key} {','.join(previous.get(key, [])) or '(unset)'} -> "
                         f"{','.join(new.get(key, [])) or '(unset)'}"
@@ -387,11 +395,12 @@ def build(inputs: dict) -> dict:
     added = sorted(set(names) - set(previous)) if previous is not None else []
     removed = sorted(set(previous) - set(names)) if previous is not None else []
     settings = _globals(cluster, nodes, plugin, ver, has_intel)
-    apply, reasons = _apply(settings, inputs.get("previous_settings"), added or removed, ver)
+    node_lines = _node_lines(cluster, nodes, topo)
+    apply, reasons = _apply(settings, node_lines, inputs.get("previous_settings"), added or removed, ver)
     config = {
         "cluster_name": cluster["name"], "version": cluster["version"], "topology_plugin": plugin,
         "slurm_conf": settings,
-        "nodes": _node_lines(cluster, nodes, topo), "partitions": _partitions(cluster, nodes),
+        "nodes": node_lines, "partitions": _partitions(cluster, nodes),
         "gres": gres, "topology": topology_lines, "cgroup": _cgroup(cluster), "health": health,
         "node_names": names, "nodes_added": added, "nodes_removed": removed,
         "apply": apply, "apply_reasons": reasons, "warnings": warnings,
