@@ -331,21 +331,15 @@ def _device_config(cluster: dict) -> dict:
 
 # -- the whole config ----------------------------------------------------------------------------------------------
 
-def _named(errors: list[str], nodes) -> list[str]:
-    names = {i: n.get("name") for i, n in enumerate(nodes if isinstance(nodes, list) else []) if isinstance(n, dict)}
-    return [re.sub(r"^nodes\[(\d+)\]", lambda m: f"{m.group(0)} ({names.get(int(m.group(1)))})"
-                   if names.get(int(m.group(1))) else m.group(0), e) for e in errors]
-
-
 def build(inputs: dict) -> dict:
     """{documents: {path: [doc]}, containerd: {node: spec}, releases: [...], labels: {node: labels},
     secret_files: [path]}; K8sConfigError lists every problem at once."""
     errors = schema.errors(inputs, schema.INPUT)
     if errors:
-        raise K8sConfigError(_named(errors, inputs.get("nodes") if isinstance(inputs, dict) else None))
+        raise K8sConfigError(schema.named(errors, inputs.get("nodes") if isinstance(inputs, dict) else None))
     errors = _cross_errors(inputs)
     if errors:
-        raise K8sConfigError(_named(errors, inputs["nodes"]))
+        raise K8sConfigError(schema.named(errors, inputs["nodes"]))
     nodes = sorted(inputs["nodes"], key=lambda n: n["name"])
     cluster = {**inputs["cluster"], "_mixed": any(not n.get("gpu") for n in nodes)}
     by_name = {n["name"]: n for n in nodes}

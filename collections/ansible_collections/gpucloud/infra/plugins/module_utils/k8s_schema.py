@@ -10,9 +10,9 @@ Kubernetes' own schemas (kubernetes-validate) in k8s_render.
 
 from __future__ import annotations
 
-from ansible_collections.gpucloud.infra.plugins.module_utils.schema import array, errors, expected, obj
+from ansible_collections.gpucloud.infra.plugins.module_utils.schema import array, errors, expected, named, obj
 
-__all__ = ["DOCUMENTS", "INPUT", "VALUES", "errors"]
+__all__ = ["DOCUMENTS", "INPUT", "VALUES", "errors", "named"]
 
 NAME = expected({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 253},
                 "a name of letters, digits, '_', '.' or '-'")

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jsonschema
 
 
@@ -49,3 +51,10 @@ def errors(instance, schema: dict, root: str = "") -> list[str]:
         path = ([root] if root else []) + list(error.absolute_path)
         found.append(([(0, p) if isinstance(p, int) else (1, str(p)) for p in path], path_text(path), _message(error)))
     return [f"{path}: {message}" for _key, path, message in sorted(found)]
+
+
+def named(found: list[str], items, key: str = "nodes") -> list[str]:
+    """nodes[3].cpus -> nodes[3] (gpu-n04).cpus: an operator looks an entry up by its name."""
+    names = {i: n.get("name") for i, n in enumerate(items if isinstance(items, list) else []) if isinstance(n, dict)}
+    return [re.sub(rf"^{key}\[(\d+)\]", lambda m: f"{m.group(0)} ({names.get(int(m.group(1)))})"
+                   if names.get(int(m.group(1))) else m.group(0), e) for e in found]

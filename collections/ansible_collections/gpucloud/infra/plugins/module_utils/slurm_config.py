@@ -365,13 +365,6 @@ def _apply(settings: list[list], node_lines: list[list], previous: dict | None, 
     return max(levels, key=APPLY_ORDER.index, default="reconfigure"), reasons
 
 
-def _named(errors: list[str], nodes) -> list[str]:
-    """nodes[3].cpus -> nodes[3] (gpu-n04).cpus: the operator looks a node up by name."""
-    names = {i: n.get("name") for i, n in enumerate(nodes if isinstance(nodes, list) else []) if isinstance(n, dict)}
-    return [re.sub(r"^nodes\[(\d+)\]", lambda m: f"{m.group(0)} ({names.get(int(m.group(1)))})"
-                   if names.get(int(m.group(1))) else m.group(0), e) for e in errors]
-
-
 def _blocking(errors: list[str]) -> bool:
     """Schema errors that leave the nodes or the cluster too broken to compute with."""
     return any(e.startswith(("(top)", "nodes", "cluster: ")) for e in errors)
@@ -381,7 +374,7 @@ def build(inputs: dict) -> dict:
     """The structured config (slurm_schema.STRUCTURED); SlurmConfigError lists every problem at once."""
     errors = schema.errors(inputs, schema.INPUT)
     if _blocking(errors):
-        raise SlurmConfigError(_named(errors, inputs.get("nodes") if isinstance(inputs, dict) else None))
+        raise SlurmConfigError(schema.named(errors, inputs.get("nodes") if isinstance(inputs, dict) else None))
     errors += _cross_errors(inputs)
     cluster = inputs["cluster"]
     nodes = sorted(inputs["nodes"], key=lambda n: n["name"])
@@ -408,5 +401,5 @@ def build(inputs: dict) -> dict:
     if not errors:
         errors = schema.errors(config, schema.STRUCTURED, root="config")
     if errors:
-        raise SlurmConfigError(_named(errors, inputs["nodes"]))
+        raise SlurmConfigError(schema.named(errors, inputs["nodes"]))
     return config

@@ -7,9 +7,9 @@ expectations per node).
 
 from __future__ import annotations
 
-from ansible_collections.gpucloud.infra.plugins.module_utils.schema import array, errors, expected, obj
+from ansible_collections.gpucloud.infra.plugins.module_utils.schema import array, errors, expected, named, obj
 
-__all__ = ["INPUT", "STRUCTURED", "errors"]
+__all__ = ["INPUT", "STRUCTURED", "errors", "named"]
 
 # Names Slurm reads through its hostlist parser must not hold its syntax: brackets, commas, blanks, '='.
 NAME = expected({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", "maxLength": 128},
