@@ -111,6 +111,8 @@ def test_check_then_apply_then_reapply(bmc, nodes, nb, password, turbo_restored)
     again = play("playbooks/bios_tune.yml", "--limit", limit, password=password)
     assert again.returncode == 0, again.stdout[-3000:]
     assert all(c["changed"] == 0 for c in recaps(again).values()), again.stdout[-3000:]
+    checked = play("playbooks/bios_tune.yml", "--limit", limit, "--check", password=password)
+    assert all(c["changed"] == 0 for c in recaps(checked).values()), checked.stdout[-3000:]
     assert len(journal(nb, dev["id"])) == len(journal_before) + 1
 
 

@@ -6,8 +6,8 @@ come from fabric_config + fabric_render (what gpucloud.infra.fabric_config retur
 only through ansible-playbook running the role over the gpucloud.infra.nsenter connection.
 
 The steps build on each other through module-scoped fixtures: check mode on bare switches (nothing changes), then
-apply. Idempotence is the role's Molecule scenario; removing a tenant is proven on the NetBox-driven fabric
-(tests/test_tenant_network_playbook.py). EVPN convergence is polled with timeouts; nothing asserts a duration.
+apply, then apply again and check mode again (nothing changes). Removing a tenant is proven on the NetBox-driven
+fabric (tests/test_tenant_network_playbook.py). EVPN convergence is polled with timeouts; nothing asserts a duration.
 """
 
 import json
@@ -103,6 +103,15 @@ def test_check_mode_reports_changes_and_changes_nothing(first_check):
 
 def test_apply_configures_every_switch(applied):
     assert all(r["changed"] > 0 and r["failed"] == 0 for r in applied.values()), applied
+
+
+def test_apply_again_and_check_mode_change_nothing(fabric, applied):
+    before = fabric.snapshot()
+    again = fabric.playbook(fabric.inputs)
+    checked = fabric.playbook(fabric.inputs, "--check")
+    assert {sw: (r["changed"], r["failed"]) for sw, r in again.items()} == dict.fromkeys(again, (0, 0))
+    assert {sw: r["changed"] for sw, r in checked.items()} == dict.fromkeys(checked, 0)
+    assert fabric.snapshot() == before
 
 
 @pytest.mark.parametrize("tenant", ["red", "blue"])

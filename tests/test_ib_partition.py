@@ -268,7 +268,8 @@ def test_role_check_apply_reapply_and_removal(nb, tmp_path, restore_fleet_after)
     assert ib.conf_errors(before) == [] and ib.ufm_errors(before_ufm) == []
     assert [p["name"] for p in ib.model_from_conf(before)["partitions"]] == \
         [t for t, _ in sorted(pkeys.items(), key=lambda kv: kv[1])]
-    assert play(tmp_path)["changed"] == 0  # check mode after a run and idempotence: the role's Molecule scenario
+    assert play(tmp_path)["changed"] == 0
+    assert play(tmp_path, "--check")["changed"] == 0
 
     tn.absent(nb, "globex", POOL)  # globex releases its networks, its P_Key with them
     assert play(tmp_path)["changed"] == 1

@@ -15,6 +15,10 @@ import pytest
 ROLES = Path(__file__).resolve().parent.parent / "roles"
 SCENARIOS = sorted(p.parent.parent.parent.name for p in ROLES.glob("*/molecule/default/molecule.yml"))
 TRIPLET_IN_PYTEST = {
+    "bios_tuning": "tests/test_bios_role.py::test_check_then_apply_then_reapply (lab BMCs, check mode after)",
+    "fabric_tenant": "tests/test_fabric_tenant.py (check, apply, apply again, check mode on the fabric lab)",
+    "ib_partition": "tests/test_ib_partition.py::test_role_check_apply_reapply_and_removal",
+    "netbox_datamodel": "tests/test_datamodel.py::test_check_apply_reapply",
     "gpu_stack": "tests/test_gpu_stack.py (install, second run, check mode on real roots)",
     "image_deploy": "tests/test_deploy_image.py::test_deploy_then_rerun_then_check",
     "node_wipe": "tests/test_node_wipe.py (check, apply, re-apply on fleet BMCs)",
