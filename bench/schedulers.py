@@ -50,8 +50,8 @@ def _playbook(playbook: str, inventory: Path, env: dict, out: Path, *extra: str)
                     "-e", f"bench_out={out}", *extra], cwd=REPO, capture_output=True, text=True,
                    env={**os.environ, **env, "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.memory"})
     seconds = time.monotonic() - start
-    return seconds, (out.read_text().count("\nNodeName=") + out.read_text().startswith("NodeName=")
-                     if out.exists() else 0)
+    lines = out.read_text().splitlines() if out.exists() else []
+    return seconds, sum(line.startswith("NodeName=") for line in lines)
 
 
 def _inventory(work: Path, s, unreachable: str | None) -> Path:
@@ -129,9 +129,8 @@ def builders(n: int) -> dict:
                "label_prefix": "gpucloud.io", "default_namespace": "default",
                "ca_cert_pem": k8s_config.self_signed_ca(), "bootstrap_token": "abcdef.0123456789abcdef",
                "certificate_key": "c" * 64,
-               "versions": {"gpu_operator": "v25.10.1", "amd_gpu_operator": "v1.5.1", "gaudi_operator": "1.23.0",
-                 "cert_manager": "v1.18.2",
-                            "calico": "v3.30.3", "cilium": "1.18.2", "flannel": "v0.27.4", "kueue": "0.19.2"}}
+               "versions": yaml.safe_load((REPO / "roles/k8s_cluster/defaults/main.yml").read_text())[
+                   "k8s_cluster_versions"]}
     start = time.monotonic()
     k8s = k8s_config.build({"cluster": cluster, "nodes": nodes, "topology": topology})
     k8s_files = k8s_render.render(k8s, "bench")

@@ -253,10 +253,7 @@ def test_how_a_change_is_applied(version, previous, apply, added, removed):
 
 
 def settings_of(config) -> dict:
-    out = {}
-    for key, value in config["slurm_conf"]:
-        out.setdefault(key, []).append(str(value))
-    return out
+    return slurm_config.keyed(config["slurm_conf"])
 
 
 @pytest.mark.parametrize(("change", "apply", "reason"), [
@@ -281,14 +278,18 @@ def test_settings_no_reconfigure_takes_need_restarts(change, apply, reason):
 def test_a_node_reached_elsewhere_needs_restarts():
     from ansible_collections.gpucloud.infra.plugins.action.slurm_config import previous
 
-    ported = [dict(n, port=20000 + i) for i, n in enumerate(hgx(3))]
+    ported = [dict(n, port=20000 + i) for i, n in enumerate(hgx(3))] + hgx(4)[3:]
     names, before = previous(files(build(ported))["slurm.conf"])
-    moved = [ported[0], dict(ported[1], port=21001), dict(ported[2], address="10.9.9.9")]
+    moved = [ported[0], dict(ported[1], port=21001), dict(ported[2], address="10.9.9.9"), dict(ported[3], port=20003)]
     config = slurm_config.build({"cluster": CLUSTER, "nodes": moved, "topology": {"spines": SPINES},
                                  "previous_nodes": names, "previous_settings": before})
     assert config["apply"] == "restart-all"
     assert config["apply_reasons"] == ["restart-all: gpu-n02 Port 20001 -> 21001",
-                                       "restart: gpu-n03 NodeAddr 10.1.0.3 -> 10.9.9.9"]
+                                       "restart: gpu-n03 NodeAddr 10.1.0.3 -> 10.9.9.9",
+                                       "restart-all: gpu-n04 Port (unset) -> 20003"]
+    again = slurm_config.build({"cluster": CLUSTER, "nodes": moved, "topology": {"spines": SPINES},
+                                "previous_nodes": names, "previous_settings": previous(files(config)["slurm.conf"])[1]})
+    assert (again["apply"], again["apply_reasons"]) == ("reconfigure", [])
 
 
 def test_a_project_named_like_the_default_partition_is_refused():

@@ -102,12 +102,12 @@ class ActionModule(ActionBase):
             if not written[path]:
                 continue
             if path in secret:  # a rotated token would show in "before": no content at all
-                diffs.append({"before_header": str(target), "after_header": str(target),
-                              "before": "(holds secrets: not shown)\n" if before is not None else "",
-                              "after": "(holds secrets: changed, not shown)\n"})
+                shown = ("(holds secrets: not shown)\n" if before is not None else "",
+                         "(holds secrets: changed, not shown)\n")
             else:
-                diffs.append({"before_header": str(target), "after_header": str(target),
-                              "before": _mask(before or "", secrets), "after": _mask(text, secrets)})
+                shown = (_mask(before or "", secrets), _mask(text, secrets))
+            diffs.append({"before_header": str(target), "after_header": str(target),
+                          "before": shown[0], "after": shown[1]})
             if not self._task.check_mode:
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 tmp = target.with_name(f".{target.name}.{os.getpid()}")

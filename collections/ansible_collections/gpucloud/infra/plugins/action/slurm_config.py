@@ -19,23 +19,19 @@ ARGUMENT_SPEC = {
 
 
 def previous(text: str | None) -> tuple[list[str] | None, dict | None]:
-    """The node names and the global settings of a slurm.conf already in place; None for a first deployment."""
+    """The node names of a slurm.conf already in place, and its global settings with where each node is reached
+    (slurm_config.keyed and reach); None for a first deployment."""
     if not text:
         return None, None
-    nodes, settings = [], {}
+    nodes, settings, reached = [], [], {}
     for _line, pairs in slurm_render.parse(text):
         head = pairs[0][0].lower()
         if head == "nodename":
             nodes.append(pairs[0][1])
-            # where each node is reached: a node's own address or port changing needs restarts too
-            for key in ("NodeAddr", "Port"):
-                value = next((v for k, v in pairs if k == key), None)
-                if value is not None:
-                    settings.setdefault(f"{key}:{pairs[0][1]}", []).append(value)
+            reached.update(slurm_config.reach(pairs))
         elif head != "partitionname":
-            for key, value in pairs:
-                settings.setdefault(key, []).append(value)
-    return nodes, settings
+            settings += pairs
+    return nodes, {**slurm_config.keyed(settings), **reached}
 
 
 class ActionModule(ActionBase):

@@ -36,6 +36,8 @@ CONTROLLER_RESTART_KEYS = ("ClusterName", "SlurmctldHost", "SlurmctldPort", "Sta
 NODE_RESTART_KEYS = ("SlurmdPort", "AuthType", "AuthInfo", "CredType", "ProctrackType", "TaskPlugin",
                      "SlurmdSpoolDir", "SlurmdParameters", "GresTypes")
 APPLY_ORDER = ("reconfigure", "restart", "restart-all")
+# A node's own address (slurmctld reaches it there) and port (its slurmd listens there): what a change of each takes.
+NODE_REACH = {"NodeAddr": "restart", "Port": "restart-all"}
 _TYPE_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
 
 
@@ -341,6 +343,24 @@ def _cgroup(cluster: dict) -> list[list]:
     return _override(conf, cluster.get("cgroup_options") or {})
 
 
+def keyed(pairs) -> dict[str, list[str]]:
+    """Each key's values, in order (a key may repeat: SlurmctldHost for an HA pair)."""
+    out: dict[str, list[str]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(str(value))
+    return out
+
+
+def reach(node_line) -> dict[str, list[str]]:
+    """Where a node is reached, as 'NodeAddr:<node>' and 'Port:<node>' keys beside the global settings (unset: [])."""
+    pairs = dict(node_line)
+    return {f"{key}:{pairs['NodeName']}": [str(pairs[key])] if key in pairs else [] for key in NODE_REACH}
+
+
+def _shown(values: list[str] | None) -> str:
+    return ",".join(values or []) or "(unset)"
+
+
 def _apply(settings: list[list], node_lines: list[list], previous: dict | None, nodes_changed: bool,
            ver: tuple) -> tuple[str, list[str]]:
     """How a running cluster takes the new config (APPLY_ORDER), and why."""
@@ -348,19 +368,16 @@ def _apply(settings: list[list], node_lines: list[list], previous: dict | None, 
     if nodes_changed and ver < RECONFIGURE_NODES_FROM:
         reasons.append("restart: the node set changed (before Slurm 23.11 a reconfigure would stop slurmctld)")
     if previous is not None:
-        new = {}
-        for key, value in settings:
-            new.setdefault(key, []).append(str(value))
-        for line in node_lines:  # an existing node reached elsewhere: slurmctld (address) or its slurmd (port)
-            pairs = dict(line)
-            for key, level in (("NodeAddr", "restart"), ("Port", "restart-all")):
-                was = previous.get(f"{key}:{pairs['NodeName']}")
-                if was is not None and was != [str(pairs.get(key, ""))]:
-                    reasons.append(f"{level}: {pairs['NodeName']} {key} {was[0]} -> {pairs.get(key, '(unset)')}")
-        for keys, level in ((CONTROLLER_RESTART_KEYS, "restart"), (NODE_RESTART_KEYS, "restart-all")):
-            reasons += [f"{level}: {key} {','.join(previous.get(key, [])) or '(unset)'} -> "
-                        f"{','.join(new.get(key, [])) or '(unset)'}"
-                        for key in keys if previous.get(key, []) != new.get(key, [])]
+        new, checks = keyed(settings), []
+        for line in node_lines:
+            reached = reach(line)
+            new.update(reached)
+            # an existing node reached elsewhere: slurmctld (its address), or its own slurmd too (its port)
+            checks += [(key, NODE_REACH[key.split(":", 1)[0]]) for key in reached if key in previous]
+        checks += [(key, "restart") for key in CONTROLLER_RESTART_KEYS]
+        checks += [(key, "restart-all") for key in NODE_RESTART_KEYS]
+        reasons += [f"{level}: {' '.join(reversed(key.split(':', 1)))} {_shown(previous.get(key))} -> "
+                    f"{_shown(new.get(key))}" for key, level in checks if previous.get(key, []) != new.get(key, [])]
     levels = [r.split(":", 1)[0] for r in reasons]
     return max(levels, key=APPLY_ORDER.index, default="reconfigure"), reasons
 
