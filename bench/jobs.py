@@ -49,6 +49,7 @@ from lab.settings import load  # noqa: E402
 from lab.stack import read_env, up  # noqa: E402
 
 CATALOGUE = REPO / "bench" / "catalogue.yml"
+CLUSTER_STAGES = REPO / "bench" / "clusters.yml"
 PLAYBOOK = "trivial"
 FINISHED = {"successful", "failed", "canceled", "timeout"}
 BAR_OVERHEAD_P99_MS = 100
@@ -574,7 +575,8 @@ def main() -> None:
     data_dir = work / "runner"
     data_dir.mkdir(mode=0o700)
     runner_env = {**os.environ, **env, "GPUCLOUD_REDIS_URL": redis_url, "GPUCLOUD_DATA_DIR": str(data_dir),
-                  "GPUCLOUD_CATALOGUE": str(CATALOGUE), "GPUCLOUD_API_URL": f"http://127.0.0.1:{port}",
+                  "GPUCLOUD_CATALOGUE": str(CATALOGUE), "GPUCLOUD_CLUSTER_STAGES": str(CLUSTER_STAGES),
+                  "GPUCLOUD_API_URL": f"http://127.0.0.1:{port}",
                   "GPUCLOUD_INVENTORY_OPTIONS": str(inventory_options(load())), "PYTHONUNBUFFERED": "1"}
     os.environ.update({k: v for k, v in runner_env.items() if k.startswith(("GPUCLOUD_", "NETBOX_"))})
     from runner_api.principal import Role

@@ -248,8 +248,13 @@ def replay(policy: type[FreePool], nodes: list[Node], arrivals: list[Arrival], w
             "mean_gpus_busy": round(statistics.fmean(samples["busy"]), 4), "samples": len(samples["nvl72_gpus"])}
 
 
-def ratio(a: float, b: float) -> float | None:
-    return round(a / b, 3) if b else None
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def share(value: float | None) -> str:
+    """A share as a percentage, or '-' where there was nothing to share (a trace with no multi-node request)."""
+    return f"{value:.2%}" if value is not None else "-"
 
 
 def main() -> int:
@@ -278,7 +283,7 @@ def main() -> int:
           f"{'NVL72 GPUs':>11} {'leaf nodes':>11} {'72 fits':>8}")
     for name, r in results.items():
         print(f"{name:<10} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {r['placed']:>7} {r['refused']:>8} "
-              f"{r['tightest_share']:>9.2%} {r['mean_largest_free_nvl72_gpus']:>11.2f} "
+              f"{share(r['tightest_share']):>9} {r['mean_largest_free_nvl72_gpus']:>11.2f} "
               f"{r['mean_largest_free_leaf_nodes']:>11.2f} {r['nvl72_feasible_share']:>8.2%}")
     ours, base = results["ours"], results["first-fit"]
     ratios = {key: ratio(ours[key], base[key]) for key in (

@@ -65,20 +65,24 @@ def _inventory(work: Path, s, unreachable: str | None) -> Path:
     return path
 
 
-def fleet_runs(repeat: int) -> dict:
+def fleet_runs(repeat: int, limit: int = 0) -> dict:
+    """Both approaches over the seeded fleet's servers (the first `limit` of them when limit > 0)."""
     s = load()
     env = up(s)
     work = Path(tempfile.mkdtemp(prefix="bench-schedulers-"))
     listing = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i",
                               str(_inventory(work, s, None)), "--list"], cwd=REPO, env={**os.environ, **env},
                              capture_output=True, text=True, check=True).stdout
-    names = sorted(json.loads(listing)["_meta"]["hostvars"])
+    names = sorted(json.loads(listing)["_meta"]["hostvars"])[:limit or None]
+    if not names:
+        raise SystemExit("bench/schedulers: NetBox holds no servers; seed a fleet first (make seed)")
+    hosts = ("--limit", ",".join(names)) if limit else ()
     out, rows = work / "slurm.conf", {}
     for label, unreachable in (("all up", None), ("one down", names[len(names) // 2])):
         inventory = _inventory(work, s, unreachable)
         for approach, playbook, extra in (("baseline", "bench/slurm_facts_baseline.yml", ()),
                                           ("ours", "bench/slurm_plan.yml", ("-e", "slurm_cluster_name=bench"))):
-            runs = [_playbook(playbook, inventory, env, out, *extra) for _ in range(repeat)]
+            runs = [_playbook(playbook, inventory, env, out, *hosts, *extra) for _ in range(repeat)]
             rows[f"{approach}, {label}"] = {"seconds": round(min(r[0] for r in runs), 2),
                                             "nodes_in_config": min(r[1] for r in runs)}
     return {"nodes": len(names), "runs": rows}
@@ -145,9 +149,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each playbook (best taken)")
     parser.add_argument("--sizes", default="1000,4000", help="fleet sizes for the builders alone")
+    parser.add_argument("--nodes", type=int, default=0, help="the first N of the lab's servers only (default: all)")
     args = parser.parse_args()
-    fleet = fleet_runs(args.repeat)
-    print(f"1. planning Slurm for the lab's {fleet['nodes']} servers (best of {args.repeat}):")
+    fleet = fleet_runs(args.repeat, args.nodes)
+    print(f"1. planning Slurm for {fleet['nodes']} of the lab's servers (best of {args.repeat}):")
     for label, row in fleet["runs"].items():
         print(f"   {label:22} {row['seconds']:6.2f} s, slurm.conf holds {row['nodes_in_config']:3d} of "
               f"{fleet['nodes']} nodes")
@@ -157,7 +162,8 @@ def main() -> None:
         print(f"   {row['nodes']:5d} nodes: Slurm {row['slurm_s']:5.2f} s ({row['slurm_conf_lines']} slurm.conf lines, "
               f"{row['topology_lines']} topology.conf lines); Kubernetes {row['k8s_s']:5.2f} s "
               f"({row['k8s_files']} files)")
-    print(json.dumps({"fleet": fleet, "builders": scale}))
+    print(json.dumps({"benchmark": "schedulers", "baseline": "facts gathered on every node", "fleet": fleet,
+                      "builders": scale}))
 
 
 if __name__ == "__main__":

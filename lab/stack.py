@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from lab import bmc_emulator, netbox_server, node_host, postgres, redis_server, runner_service
+from lab import bmc_emulator, netbox_server, node_host, postgres, redis_server, runner_service, workers
 from lab.proc import LabError
 from lab.settings import Settings, load
 
@@ -58,13 +58,18 @@ def up(s: Settings) -> dict[str, str]:
 
 
 def down(s: Settings) -> None:
-    from lab import fabric_lab
-
-    stopped = [fabric_lab.down_all(s), node_host.stop_supervisor(s), bmc_emulator.stop(s),
-               bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s),
-               netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)]
+    """Stop this lab and the labs of the test workers beside it (lab/workers.py)."""
+    stopped = [_down(workers.settings(s, n)) for n in workers.started(s)] + [_down(s)]
     if not any(stopped):
         print("nothing was running")
+
+
+def _down(s: Settings) -> bool:
+    from lab import fabric_lab
+
+    return any([fabric_lab.down_all(s), node_host.stop_supervisor(s), bmc_emulator.stop(s),
+                bmc_emulator.stop_vmedia_lab(s), runner_service.stop(s),
+                netbox_server.stop(s), postgres.stop(s), redis_server.stop(s)])
 
 
 def status(s: Settings) -> int:

@@ -16,17 +16,46 @@ import pytest
 
 import lab  # noqa: F401  (puts the collection on sys.path)
 from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBox
-from lab import netbox_server
+from lab import netbox_server, workers
 from lab.fleet_plan import plan
 from lab.seed import ensure_fleet, restore
 from lab.settings import load
 from lab.stack import up
 
-pytest_plugins = ["runner_support", "image_support"]
+# A pytest-xdist worker gets a lab of its own (lab/workers.py): set before any fixture reads a setting.
+WORKER = workers.configure()
+pytest_plugins = ["runner_support", "image_support", "budget"]
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FLEET_NODES = 32
+
+
+def pytest_configure(config):
+    """The controller of a parallel run brings worker 0's lab up and seeds it once, before any worker starts: the
+    machine-wide caches (virtualenvs, lab secrets, the migrated and fleet dumps) are then built once, and every
+    worker's lab only restores them."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from lab.seed import fleet_dump
+
+        s = load()
+        env = up(s)
+        if not fleet_dump(s, FLEET_NODES).exists():
+            ensure_fleet(s, env, FLEET_NODES)
+
+
+# Tests that share an expensive session fixture run on one worker, so it is built once (and its files are not
+# written by two workers at once): fixture -> xdist group.
+SHARED_FIXTURES = {"built_image": "image"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Parallel runs (`make test`: --dist loadgroup) keep each test file on one worker, so its module fixtures (a
+    Slurm cluster, a fabric) are set up once, and merge the files that share an expensive session fixture."""
+    for item in items:
+        shared = sorted(SHARED_FIXTURES[f] for f in item.fixturenames if f in SHARED_FIXTURES)
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.path.name))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import postgres
+from lab import postgres, workers
 from lab.proc import port_open, read_pid
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +61,9 @@ def test_down_stops_only_the_processes_of_its_own_state_dir(settings, lab_env, t
     """A second lab on other ports comes up from the cached dump and goes down by pid."""
     state = tmp_path / "state"
     shutil.copytree(settings.state / "netbox" / "conf", state / "netbox" / "conf")
-    ports = {"GPUCLOUD_PG_PORT": "55532", "GPUCLOUD_REDIS_PORT": "56479", "GPUCLOUD_NETBOX_PORT": "58100",
-             "GPUCLOUD_API_PORT": "58180"}
+    other = workers.settings(settings, workers.MAX_WORKERS + 1)  # ports no test worker's lab uses
+    ports = {"GPUCLOUD_PG_PORT": str(other.pg_port), "GPUCLOUD_REDIS_PORT": str(other.redis_port),
+             "GPUCLOUD_NETBOX_PORT": str(other.netbox_port), "GPUCLOUD_API_PORT": str(other.api_port)}
     env = {"GPUCLOUD_STATE": str(state), **ports}
     started = lab_cli("up", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
