@@ -1,4 +1,5 @@
-"""One lab per test worker: `make test` runs pytest in parallel workers (pytest-xdist), each on a lab of its own.
+"""One lab per test worker: `make test TEST_WORKERS=N` runs pytest in N parallel workers (pytest-xdist), each on a
+lab of its own.
 
 Tests restore NetBox from a dump, flush Redis databases, change the emulated BMCs' BIOS and start daemons under the
 lab's supervisord, so two workers never share a lab. Worker 0 (`gw0`, or a run without workers) uses the lab that

@@ -1,6 +1,6 @@
 """The CI-time report at the end of every run: test time per file, sorted, against the suite's budget.
 
-CI has a hard 90-minute limit and `make test` stays under BUDGET_MIN on a 2-core machine (README, "The test suite").
+CI has a hard 90-minute limit and `make test` stays under BUDGET_MIN on a 2-core machine (README, "The lab").
 Each file's time is the sum of its tests' setup, call and teardown as the workers measured them (with parallel
 workers these add up to more than the wall time, which is printed beside them); an issue that adds tests pays for
 them here. Reports only: no test fails on time.

@@ -23,7 +23,7 @@ from lab.settings import load
 from lab.stack import up
 
 # A pytest-xdist worker gets a lab of its own (lab/workers.py): set before any fixture reads a setting.
-WORKER = workers.configure()
+workers.configure()
 pytest_plugins = ["runner_support", "image_support", "budget"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,8 +51,9 @@ SHARED_FIXTURES = {"built_image": "image"}
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Parallel runs (`make test`: --dist loadgroup) keep each test file on one worker, so its module fixtures (a
-    Slurm cluster, a fabric) are set up once, and merge the files that share an expensive session fixture."""
+    """Parallel runs (`make test TEST_WORKERS=N`: --dist loadgroup) keep each test file on one worker, so its module
+    fixtures (a Slurm cluster, a fabric) are set up once, and merge the files that share an expensive session
+    fixture."""
     for item in items:
         shared = sorted(SHARED_FIXTURES[f] for f in item.fixturenames if f in SHARED_FIXTURES)
         item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.path.name))
