@@ -7,15 +7,14 @@ NODES ?= 32
 demo: setup
 	$(PY) -m lab demo --nodes $(NODES)
 
-# Services and the test fleet come up before pytest, so a first run's NetBox migration (minutes)
-# is not counted against any test's timeout. `make test TEST_WORKERS=3` runs pytest in parallel workers, each on a
-# lab of its own (lab/workers.py), each test file on one worker (tests/conftest.py); not yet the default: a
-# 3-worker run still fails test_slurm_cluster and test_image_boot (issue 17).
-TEST_WORKERS ?=
+# Services and the test fleet come up before pytest, so a first run's NetBox migration (minutes) is not counted
+# against any test's timeout. pytest runs in TEST_WORKERS parallel workers (pytest-xdist), each on a lab of its own
+# (lab/workers.py), each test file on one worker, the longest first (tests/conftest.py). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 
 test: setup
 	$(PY) -m lab seed --nodes 32
-	$(PY) -m pytest $(if $(TEST_WORKERS),-n $(TEST_WORKERS) --dist loadgroup)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 setup:
 	@bin/setup

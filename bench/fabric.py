@@ -164,7 +164,7 @@ def main() -> int:
         print(f"{p['phase']}: {p['total_s'] / cold['total_s']:.2f}x the baseline (cold run, {cold['total_s']:.1f}s), "
               f"{p['tasks_changed']} changed tasks, {p['allocations_changed']} allocations changed")
     print(f"release of {len(slugs)} tenants: {release_s:.1f}s; lab up (not counted): {cold.get('lab_up_s')}s")
-    print(json.dumps({"bench": "fabric", "tenants": args.tenants, "workers": args.workers, "vrf_backend": backend,
+    print(json.dumps({"benchmark": "fabric", "tenants": args.tenants, "workers": args.workers, "vrf_backend": backend,
                       "baseline": "cold", "phases": phases, "release_s": round(release_s, 2),
                       "rerun_ratio": round(phases[1]["total_s"] / cold["total_s"], 3),
                       "one_more_ratio": round(phases[2]["total_s"] / cold["total_s"], 3)}))

@@ -11,6 +11,9 @@ temporary directories (under --work-root, default /var/tmp), so the machine's ow
                    per run): the cached base and the previous build's root are reused. The bar: <= 60 s.
     With --skip-cold the machine's base cache is used (~/.cache/gpucloud/images or $GPUCLOUD_IMAGE_CACHE) and
     the first build is reported as "first (cached base)" instead of cold.
+    With --smoke VARS (the smoke size `make test` runs): one no-change run of an image that is already built,
+    VARS a JSON file of the build's extra vars (golden_image_output_dir and golden_image_work_dir included), and
+    nothing else: no cold or incremental build, no dib (its every run is a full build, minutes).
   - diskimage-builder 3.43.0 (PyPI, in a venv cached under ~/.cache/gpucloud/venvs/bench-dib):
     `disk-image-create -o <out> -t qcow2 debian-minimal` with DIB_RELEASE=bookworm and Debian's reachable
     mirrors (DIB_DISTRIBUTION_MIRROR, DIB_DEBIAN_SECURITY_MIRROR: security.debian.org is not reachable here).
@@ -149,14 +152,16 @@ def failure(log: Path) -> list[str]:
 # -- ours ---------------------------------------------------------------------------------------------
 
 class Ours:
-    def __init__(self, bench: Bench, cache_dir: Path | None):
+    def __init__(self, bench: Bench, cache_dir: Path | None, base_vars: dict | None = None):
+        """base_vars: an existing build's extra vars (--smoke); its output and work directories are used."""
         self.bench = bench
         self.cache_dir = cache_dir
-        self.out = bench.work / "ours-out"
-        self.build = bench.work / "ours-work"
+        self.base_vars = base_vars or {}
+        self.out = Path(self.base_vars.get("golden_image_output_dir") or bench.work / "ours-out")
+        self.build = Path(self.base_vars.get("golden_image_work_dir") or bench.work / "ours-work")
 
     def run(self, label: str, extra: dict | None = None) -> dict:
-        evars = {"golden_image_output_dir": str(self.out), "golden_image_work_dir": str(self.build),
+        evars = {**self.base_vars, "golden_image_output_dir": str(self.out), "golden_image_work_dir": str(self.build),
                  **({"golden_image_cache_dir": str(self.cache_dir)} if self.cache_dir else {}), **(extra or {})}
         env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
                "ANSIBLE_DEPRECATION_WARNINGS": "0", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
@@ -301,6 +306,19 @@ def print_summary(summary: dict) -> None:
           f"{s(r['qcow2_dib_over_ours']):>9}")
 
 
+def smoke_vars(path: Path) -> dict:
+    """--smoke's extra vars: a JSON object naming the built image's output and work directories."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--smoke: {path}: expected a JSON file of build_image.yml extra vars: {exc}") from None
+    missing = [k for k in ("golden_image_output_dir", "golden_image_work_dir") if not isinstance(data, dict)
+               or not data.get(k)]
+    if missing:
+        raise SystemExit(f"--smoke: {path}: expected {' and '.join(missing)} (the built image's directories)")
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-baseline", action="store_true", help="ours only (no diskimage-builder)")
@@ -309,11 +327,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="no-change and incremental runs of ours, warm runs of dib")
     parser.add_argument("--work-root", default="/var/tmp", help="where the temporary build directories go")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, images)")
+    parser.add_argument("--smoke", type=Path, metavar="VARS",
+                        help="one no-change run of the built image whose extra vars this JSON file holds")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/image builds root file systems (chroot, loop devices): run it as root")
     if not PLAYBOOK.exists():
         raise SystemExit(f"{PLAYBOOK} is missing")
+    smoke = smoke_vars(args.smoke) if args.smoke else None
+    if smoke is not None:
+        args.skip_baseline, args.skip_cold, args.runs = True, True, 1
     runs = max(1, min(args.runs, len(HUGEPAGES_COUNTS)))
 
     sys.path.insert(0, str(REPO))
@@ -342,11 +365,15 @@ def main() -> None:
 
     try:
         print(f"bench image: work {work}; {os.cpu_count()} CPUs, load {load():.1f}", flush=True)
-        ours = Ours(bench, None if args.skip_cold else work / "ours-cache")
+        ours = Ours(bench, None if args.skip_cold else work / "ours-cache", smoke)
         first = "first (cached base)" if args.skip_cold else "cold"
-        print(f"  ours: {first} build ...", flush=True)
-        record("ours", first, ours.run(first.split()[0]))
-        for i in range(runs):
+        if smoke is not None:
+            print(f"  ours: no-change run of the image in {ours.out} (smoke) ...", flush=True)
+            record("ours", "no-change", ours.run("no-change-smoke"))
+        else:
+            print(f"  ours: {first} build ...", flush=True)
+            record("ours", first, ours.run(first.split()[0]))
+        for i in range(0 if smoke is not None else runs):
             print(f"  ours: no-change run {i + 1} ...", flush=True)
             before = results["ours"][first][-1].get("build_key")
             r = ours.run(f"no-change-{i + 1}")
@@ -356,7 +383,7 @@ def main() -> None:
             if r["inputs_changed"]:
                 print("    (the build key changed: role or collection files were edited during the run, so this "
                       "was a rebuild, not a no-change run)", flush=True)
-        for i, count in enumerate(HUGEPAGES_COUNTS[:runs]):
+        for i, count in enumerate(HUGEPAGES_COUNTS[:0 if smoke is not None else runs]):
             change = {HUGEPAGES_VAR: {"default": {"size": "2M", "count": count}}}
             print(f"  ours: incremental run {i + 1} ({HUGEPAGES_VAR}.default.count={count}) ...", flush=True)
             record("ours", "incremental", ours.run(f"incremental-{i + 1}", change))
@@ -395,7 +422,8 @@ def main() -> None:
           "qcow2 (uncompressed), squashfs, kernel, initrd and the manifest; dib (no `vm` element: no "
           "device-mapper here) writes a zlib-compressed qcow2 only. CPU = getrusage of the run's processes. "
           f"Bench wall {wall:.0f}s.")
-    print(json.dumps({"benchmark": "image", "cpus": os.cpu_count(), "runs": runs, "skip_cold": args.skip_cold,
+    print(json.dumps({"benchmark": "image", "cpus": os.cpu_count(), "runs": runs, "smoke": smoke is not None,
+                      "skip_cold": args.skip_cold,
                       "skip_baseline": args.skip_baseline, "dib": DIB_PACKAGES[0], "dib_env": DIB_ENV,
                       "tuning_change": HUGEPAGES_VAR, "results": results, **summary,
                       "bench_wall_s": round(wall, 1)}))

@@ -301,7 +301,7 @@ def main() -> int:
     }
     for label, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}: {label}")
-    print(json.dumps({"bench": "placement", "nodes": len(nodes), "requests": len(arrivals), "seed": args.seed,
+    print(json.dumps({"benchmark": "placement", "nodes": len(nodes), "requests": len(arrivals), "seed": args.seed,
                       "load": args.load, "baseline": "first-fit", "policies": results, "ratios": ratios,
                       "pass": all(checks.values())}))
     return 0 if all(checks.values()) else 1

@@ -139,7 +139,7 @@ def ensure_supervisor(s: Settings) -> bool:
     if not exe:
         raise LabError("supervisord not found: apt-get install supervisor")
     run([exe, "-c", str(conf)])
-    wait_for(_socket(s).exists, "supervisord", 15, s.logs / "supervisord.log")
+    wait_for(_socket(s).exists, "supervisord", 60, s.logs / "supervisord.log")
     return True
 
 

@@ -70,7 +70,7 @@ def ensure_running(s: Settings) -> bool:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
     run([str(_bindir() / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-o", opts,
          "-w", "-t", "60", "start"], user=_owner())
-    wait_for(lambda: port_open(s.pg_port), "PostgreSQL", 30, pgdata / "server.log")
+    wait_for(lambda: port_open(s.pg_port), "PostgreSQL", 120, pgdata / "server.log")
     return True
 
 

@@ -21,7 +21,7 @@ def ensure_running(s: Settings) -> bool:
     run([exe, "--bind", "127.0.0.1", "--port", str(s.redis_port), "--dir", str(data),
          "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "yes",
          "--pidfile", str(_pidfile(s)), "--logfile", str(s.logs / "redis.log")])
-    wait_for(lambda: port_open(s.redis_port), "Redis", 15, s.logs / "redis.log")
+    wait_for(lambda: port_open(s.redis_port), "Redis", 60, s.logs / "redis.log")
     return True
 
 

@@ -86,7 +86,7 @@ def ensure_running(s: Settings, env: dict[str, str]) -> bool:
     for n in range(WORKERS):
         _spawn([sys.executable, "-m", "runner_api.worker", "--name", f"lab-worker-{n}"], full_env,
                s.logs / f"runner-worker-{n}.log", s.run / f"runner-worker-{n}.pid", s.repo)
-    wait_for(lambda: port_open(s.api_port), "runner API (granian)", 30, s.logs / "runner-api.log")
+    wait_for(lambda: port_open(s.api_port), "runner API (granian)", 120, s.logs / "runner-api.log")
     stamp.write_text(digest)
     return True
 

@@ -1,4 +1,4 @@
-"""One lab per test worker: `make test TEST_WORKERS=N` runs pytest in N parallel workers (pytest-xdist), each on a
+"""One lab per test worker: `make test` runs pytest in TEST_WORKERS (3) parallel workers (pytest-xdist), each on a
 lab of its own.
 
 Tests restore NetBox from a dump, flush Redis databases, change the emulated BMCs' BIOS and start daemons under the

@@ -4,15 +4,54 @@ CI has a hard 90-minute limit and `make test` stays under BUDGET_MIN on a 2-core
 Each file's time is the sum of its tests' setup, call and teardown as the workers measured them (with parallel
 workers these add up to more than the wall time, which is printed beside them); an issue that adds tests pays for
 them here. Reports only: no test fails on time.
+
+The per-file times are also kept (.state/test-times.json; tests/test-times.json, committed, until a run has written
+one) for the next parallel run to hand out its longest groups first (tests/conftest.py).
 """
 
+import json
 import time
 from collections import defaultdict
+from pathlib import Path
+
+import pytest
 
 BUDGET_MIN = 45
+TESTS = Path(__file__).resolve().parent
+TIMES = TESTS.parent / ".state" / "test-times.json"
+DEFAULT_TIMES = TESTS / "test-times.json"
 _started = time.monotonic()
 _per_file: dict[str, float] = defaultdict(float)
 _tests: dict[str, set[str]] = defaultdict(set)
+
+
+def file_seconds() -> dict[str, float]:
+    """Test file name -> seconds, from the last full run here, else the committed figures."""
+    for path in (TIMES, DEFAULT_TIMES):
+        try:
+            return {name: float(s) for name, s in json.loads(path.read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            continue
+    return {}
+
+
+def group_seconds(groups: dict[str, str]) -> dict[str, float]:
+    """{test file name: its group} -> seconds per group (a file not timed yet counts as a minute: it is new)."""
+    seconds = file_seconds()
+    out: dict[str, float] = defaultdict(float)
+    for name, group in groups.items():
+        out[group] += seconds.get(name, 60.0)
+    return out
+
+
+def _keep(per_file: dict[str, float], session) -> None:
+    """Only a whole run's figures (no -k, no paths, nothing failed) are kept for the next run's order."""
+    config = session.config
+    whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS  # no paths given: the suite's testpaths
+    if session.testsfailed or not whole or config.option.keyword or config.option.markexpr:
+        return
+    TIMES.parent.mkdir(exist_ok=True)
+    TIMES.write_text(json.dumps({Path(k).name: round(v, 1) for k, v in sorted(per_file.items())}, indent=1) + "\n")
 
 
 def pytest_runtest_logreport(report):
@@ -20,6 +59,11 @@ def pytest_runtest_logreport(report):
     path = report.nodeid.split("::", 1)[0]
     _per_file[path] += report.duration
     _tests[path].add(report.nodeid)
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput") and _per_file:
+        _keep(_per_file, session)
 
 
 def pytest_terminal_summary(terminalreporter, config):

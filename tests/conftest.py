@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import budget
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 import lab  # noqa: F401  (puts the collection on sys.path)
 from ansible_collections.gpucloud.infra.plugins.module_utils.netbox_api import NetBox
@@ -44,19 +46,48 @@ def pytest_configure(config):
             ensure_fleet(s, env, FLEET_NODES)
 
 
-# Tests that share an expensive session fixture run on one worker, so it is built once (and its files are not
-# written by two workers at once): fixture -> xdist group.
-SHARED_FIXTURES = {"built_image": "image"}
+# Parallel runs (`make test`: pytest-xdist) schedule whole groups: a test file, or the files named here, which share
+# an expensive session fixture (built once, its files written by one worker at a time). The image tests and those
+# that unpack its cached base into roots of their own share one: apart, their chroots and apt runs met.
+GROUPS = dict.fromkeys(["test_golden_image.py", "test_image_boot.py", "test_gpu_stack.py", "test_os_tuning.py",
+                        "test_bench_image.py"], "image")
+SHARED_FIXTURES = {"built_image": "image", "base_tarball": "image", "image_output": "image"}
+
+
+def group_of(nodeid: str) -> str:
+    """tests/test_x.py::test_y[...] -> its file's group: the GROUPS entry, else the file itself."""
+    path = nodeid.split("::", 1)[0]
+    return GROUPS.get(Path(path).name, path)
+
+
+class GroupScheduling(LoadScopeScheduling):
+    """xdist's loadscope with GROUPS for scopes: a group's tests run on one worker, so its module fixtures (a Slurm
+    cluster, a fabric, the image) are set up once. (xdist's own --dist loadgroup marks nodeids in a way pytest 9
+    no longer keeps, so it schedules test by test.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return group_of(nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup":
+        return GroupScheduling(config, log)
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Parallel runs (`make test TEST_WORKERS=N`: --dist loadgroup) keep each test file on one worker, so its module
-    fixtures (a Slurm cluster, a fabric) are set up once, and merge the files that share an expensive session
-    fixture."""
-    for item in items:
-        shared = sorted(SHARED_FIXTURES[f] for f in item.fixturenames if f in SHARED_FIXTURES)
-        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.path.name))
+    """In a worker of a parallel run: check every user of a shared fixture is in its group, and put the longest
+    groups first (by the last run's times, tests/budget.py), so no long one is handed out last."""
+    if not hasattr(config, "workerinput"):
+        return
+    astray = sorted({f"{item.path.name} uses {fixture} (group {group!r})" for item in items
+                     for fixture, group in SHARED_FIXTURES.items()
+                     if fixture in item.fixturenames and group_of(item.nodeid) != group})
+    if astray:
+        raise pytest.UsageError("tests/conftest.py GROUPS: " + "; ".join(astray) + ": add the file to its group")
+    cost = budget.group_seconds({item.path.name: group_of(item.nodeid) for item in items})
+    items.sort(key=lambda item: -cost.get(group_of(item.nodeid), 0.0))  # stable: a group's tests keep their order
 
 
 @pytest.fixture(scope="session")

@@ -179,3 +179,14 @@ def test_platform_groups_follow_netbox(fleet, nb, restore_fleet_after):
     assert proc.returncode == 0, proc.stderr
     assert group_hosts(data, "platform_debian_12") == {server.name}
     assert data["_meta"]["hostvars"][server.name]["platform"] == "debian-12"
+
+
+def test_netbox_openapi_schema_generates_with_the_plugin_and_describes_the_export(nb):
+    """The plugin's export is not a model view; NetBox's whole /api/schema/ failed (500) before it was described."""
+    schema = nb.get("schema", format="json")
+    assert schema["openapi"].startswith("3.")
+    export = schema["paths"]["/api/plugins/gpucloud/inventory/"]["get"]
+    assert {p["name"] for p in export["parameters"]} >= {"role", "tenant", "interfaces"}
+    shape = export["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schema["components"]["schemas"][shape]["properties"]) == {
+        "devices", "device_types", "interfaces", "ip_addresses", "far_ends"}

@@ -7,7 +7,10 @@ tenant-scoped request never sees another tenant's devices.
 
 from dcim.models import CableTermination, Device, DeviceType, Interface
 from django.contrib.contenttypes.models import ContentType
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from ipam.models import IPAddress
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,9 +26,34 @@ def _jsonable(row: dict) -> dict:
     return {k: (str(v) if k.endswith("__address") and v is not None else v) for k, v in row.items()}
 
 
+def _rows(help_text: str) -> serializers.ListField:
+    return serializers.ListField(child=serializers.DictField(), help_text=help_text)
+
+
+EXPORT = inline_serializer("GpucloudInventoryExport", {
+    "devices": _rows(f"Devices the token may view: {', '.join(DEVICE_COLUMNS)}."),
+    "device_types": _rows("Device types: id, slug, manufacturer__slug, custom_field_data."),
+    "interfaces": _rows(f"The devices' interfaces: {', '.join(INTERFACE_COLUMNS)}."),
+    "ip_addresses": _rows("Addresses on those interfaces: address, interface_id."),
+    "far_ends": _rows("Each cabled interface's far end: cable_id, interface, device."),
+})
+
+
+# Not a model view: NetBox's schema generator (drf-spectacular) is given the export's shape, since the view has no
+# queryset or serializer to derive one from (without it /api/schema/ failed with a 500 for all of NetBox).
 class InventoryExportView(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        operation_id="plugins_gpucloud_inventory_retrieve", tags=["plugins"], responses={200: EXPORT},
+        summary="The fleet inventory in one pass, restricted to what the token's user may view",
+        description="Devices, device types, interfaces, their IP addresses and cable far ends, for the "
+                    "gpucloud_netbox inventory plugin; every table restricted by the token's object permissions.",
+        parameters=[
+            OpenApiParameter("role", OpenApiTypes.STR, many=True, description="Device role slugs (repeatable)."),
+            OpenApiParameter("tenant", OpenApiTypes.STR, description="Only this tenant's devices (a slug)."),
+            OpenApiParameter("interfaces", OpenApiTypes.BOOL, description="Include interfaces (default true)."),
+        ])
     def get(self, request):
         user = request.user
         roles = request.GET.getlist("role")
