@@ -54,7 +54,10 @@ def environment(s: Settings, n: int) -> dict[str, str]:
     return {"GPUCLOUD_STATE": str(w.state), "GPUCLOUD_PG_PORT": str(w.pg_port),
             "GPUCLOUD_REDIS_PORT": str(w.redis_port), "GPUCLOUD_NETBOX_PORT": str(w.netbox_port),
             "GPUCLOUD_API_PORT": str(w.api_port), "GPUCLOUD_SLURM_PORT_BASE": str(w.slurm_port_base),
-            "GPUCLOUD_LAB_BMC_PORT": str(BMC_PORT_BASE + n)}
+            "GPUCLOUD_LAB_BMC_PORT": str(BMC_PORT_BASE + n),
+            # ansible.cfg keeps facts and the inventory cache under the checkout's .state: one of each per lab
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(w.state / "facts"),
+            "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(w.state / "inventory-cache")}
 
 
 def started(s: Settings) -> list[int]:

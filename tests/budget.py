@@ -10,6 +10,7 @@ one) for the next parallel run to hand out its longest groups first (tests/conft
 """
 
 import json
+import resource
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -20,9 +21,11 @@ BUDGET_MIN = 45
 TESTS = Path(__file__).resolve().parent
 TIMES = TESTS.parent / ".state" / "test-times.json"
 DEFAULT_TIMES = TESTS / "test-times.json"
+_PHASE_CPU = pytest.StashKey[float]()
 _started = time.monotonic()
 _per_file: dict[str, float] = defaultdict(float)
 _tests: dict[str, set[str]] = defaultdict(set)
+_cpu: dict[str, float] = defaultdict(float)
 
 
 def file_seconds() -> dict[str, float]:
@@ -54,11 +57,35 @@ def _keep(per_file: dict[str, float], session) -> None:
     TIMES.write_text(json.dumps({Path(k).name: round(v, 1) for k, v in sorted(per_file.items())}, indent=1) + "\n")
 
 
+def _cpu_seconds() -> float:
+    """CPU of this process and of the children it has waited for (ansible-playbook and its forks, the daemons a
+    test started and stopped); the lab's long-running services are not counted."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's CPU rides on its report (user_properties reach the controller of a parallel run too)."""
+    report = yield
+    start = item.stash.get(_PHASE_CPU, None)
+    if start is not None:
+        report.user_properties.append(("cpu_s", round(_cpu_seconds() - start, 3)))
+    item.stash[_PHASE_CPU] = _cpu_seconds()
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_PHASE_CPU] = _cpu_seconds()
+
+
 def pytest_runtest_logreport(report):
     """Runs in the controller for every worker's report (and in a plain run for its own)."""
     path = report.nodeid.split("::", 1)[0]
     _per_file[path] += report.duration
     _tests[path].add(report.nodeid)
+    _cpu[path] += sum(v for k, v in report.user_properties if k == "cpu_s")
 
 
 def pytest_sessionfinish(session):
@@ -72,10 +99,10 @@ def pytest_terminal_summary(terminalreporter, config):
     wall = time.monotonic() - _started
     workers = getattr(config.option, "numprocesses", None) or 1
     tr = terminalreporter
-    tr.section("CI time per test file (setup + call + teardown)")
+    tr.section("CI time per test file (setup + call + teardown; CPU: the tests' own processes, not the lab's)")
     width = max(len(path) for path in _per_file)
     for path, seconds in sorted(_per_file.items(), key=lambda item: -item[1]):
-        tr.write_line(f"{seconds:8.1f} s  {len(_tests[path]):4d} tests  {path:<{width}}")
+        tr.write_line(f"{seconds:8.1f} s  {_cpu[path]:7.1f} s CPU  {len(_tests[path]):4d} tests  {path:<{width}}")
     total = sum(_per_file.values())
-    tr.write_line(f"{total:8.1f} s of test time on {workers} worker(s) in {wall / 60:.1f} min wall "
-                  f"(budget: {BUDGET_MIN} min for `make test`, CI's hard limit 90 min)")
+    tr.write_line(f"{total:8.1f} s of test time, {sum(_cpu.values()):.0f} s CPU, on {workers} worker(s) in "
+                  f"{wall / 60:.1f} min wall (budget: {BUDGET_MIN} min for `make test`, CI's hard limit 90 min)")

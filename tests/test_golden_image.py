@@ -7,7 +7,7 @@ import json
 import subprocess
 
 import pytest
-from image_support import IMAGE, NODE_TYPE, WORK, build, recap
+from image_support import IMAGE, NODE_TYPE, build, recap
 
 from ansible_collections.gpucloud.infra.plugins.module_utils import image_base, image_build
 
@@ -51,13 +51,22 @@ def test_manifest_pins_what_the_image_is(built_image):
     assert isinstance(m["gpu_stack"], dict)
 
 
-def test_image_carries_its_identity(built_image):
-    root = WORK / IMAGE / "rootfs"
-    identity = json.loads((root / "etc/gpucloud/image.json").read_text())
-    assert identity == {k: built_image[k] for k in ("name", "version", "build_key")}
-    assert (root / "etc/machine-id").read_text() == ""
-    assert not list((root / "etc/ssh").glob("ssh_host_*"))
-    assert not (root / "usr/sbin/policy-rc.d").exists()
+def test_image_carries_its_identity(built_image, image_output):
+    """Read from the shipped artifact (the work root is reused by later builds, test_tuning_change_... among them)."""
+    squashfs = str(image_output / built_image["artifacts"]["squashfs"]["file"])
+
+    def cat(path):
+        return subprocess.run(["unsquashfs", "-cat", squashfs, path], capture_output=True, text=True, check=True).stdout
+
+    def listed(pattern):
+        out = subprocess.run(["unsquashfs", "-l", squashfs, pattern], capture_output=True, text=True, check=True)
+        return [line.removeprefix("squashfs-root/") for line in out.stdout.splitlines()]
+
+    assert json.loads(cat("etc/gpucloud/image.json")) == {k: built_image[k] for k in ("name", "version", "build_key")}
+    assert cat("etc/machine-id") == ""
+    assert [f for f in listed("etc/ssh/*") if f.startswith("etc/ssh/ssh_host_")] == []
+    assert "usr/sbin/policy-rc.d" not in listed("usr/sbin/*")
+    assert "etc/ssh/sshd_config" in listed("etc/ssh/*")  # the listing works: absent files are really absent
 
 
 def test_rebuild_with_nothing_changed_changes_nothing(built_image, image_output):

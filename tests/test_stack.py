@@ -83,3 +83,25 @@ def test_down_stops_only_the_processes_of_its_own_state_dir(settings, lab_env, t
     assert "nothing was running" in lab_cli("down", env=env).stdout
     if os.geteuid() == 0:
         shutil.rmtree(postgres.data_dir(replace(settings, state=state)).parent)
+
+
+def test_each_test_worker_gets_a_lab_of_its_own(tmp_path):
+    from lab.settings import Settings
+
+    base = Settings(repo=REPO, state=tmp_path / ".state", cache=tmp_path / "cache", pg_port=55432, redis_port=56379,
+                    netbox_port=58000)
+    assert workers.environment(base, 0) == {} and workers.settings(base, 0) is base
+    env = workers.environment(base, 2)
+    w = workers.settings(base, 2)
+    assert env["GPUCLOUD_STATE"] == str(tmp_path / ".state" / "workers" / "gw2") == str(w.state)
+    ports = {"PG": base.pg_port, "REDIS": base.redis_port, "NETBOX": base.netbox_port, "API": base.api_port}
+    assert {k: int(env[f"GPUCLOUD_{k}_PORT"]) - v for k, v in ports.items()} == dict.fromkeys(ports, 200)
+    assert int(env["GPUCLOUD_SLURM_PORT_BASE"]) == base.slurm_port_base + 2000
+    assert env["GPUCLOUD_LAB_BMC_PORT"] == "10445"
+    assert all(env[k].startswith(env["GPUCLOUD_STATE"]) for k in ("ANSIBLE_CACHE_PLUGIN_CONNECTION",
+                                                                   "ANSIBLE_INVENTORY_CACHE_CONNECTION"))
+    (w.state).mkdir(parents=True)
+    assert workers.started(base) == [2]
+    assert [workers.index(n) for n in (None, "", "gw0", "gw7")] == [0, 0, 0, 7]
+    with pytest.raises(ValueError, match="expected gw<N>"):
+        workers.index("main")

@@ -379,3 +379,12 @@ def test_check_mode_allocation_is_a_fabric_config_tenant():
     assert fabric_schema.errors(alloc, fabric_schema.TENANT) == []
     assert (alloc["vrf"], alloc["l3vni"], alloc["l3vni_vid"], alloc["ib_pkey"]) == ("vrf50001", 50001, 102, "0x0100")
     assert [(v["vid"], v["gateway"]) for v in alloc["vlans"]] == [(100, "10.200.0.1"), (101, "10.200.1.1")]
+
+
+def test_a_run_that_lost_a_same_tenant_race_is_told_apart():
+    """Its adopted VRF deleted by the winner, NetBox refuses the filter on it: present() starts again."""
+    lost = 'NetBox refused GET /api/ipam/prefixes/ (400): {"vrf_id": ["Select a valid choice. 2 is not one of the ' \
+           'available choices."]}'
+    assert tn._lost_race(NetBoxError(lost, 400))
+    assert not tn._lost_race(NetBoxError('NetBox refused POST /api/ipam/vlans/ (400): {"vid": ["required"]}', 400))
+    assert not tn._lost_race(NetBoxError(lost, 500))
