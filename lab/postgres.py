@@ -109,12 +109,20 @@ def dump(s: Settings, path: Path, name: str = DB_NAME) -> None:
 
 
 def template_of(path: Path) -> str:
-    """The template database holding a dump's content: named by the dump's file name and its version (size and
-    mtime), so a regenerated dump gets a new template and the old one is dropped."""
+    """The template database holding a dump's content, named by the dump's path and its version (size and mtime):
+    a regenerated dump gets a new template."""
     st = path.stat()
-    family = hashlib.sha256(path.name.encode()).hexdigest()[:8]
-    version = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:8]
-    return f"gpucloud_tmpl_{family}_{version}"
+    return "gpucloud_tmpl_" + hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _drop_stale_templates(s: Settings) -> None:
+    """Templates whose dump is gone or was regenerated (each template's comment names its dump), and partial ones."""
+    rows = psql(s, "SELECT datname || '|' || coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                   "WHERE starts_with(datname, 'gpucloud_tmpl_')")
+    for row in filter(None, rows.splitlines()):
+        name, dump = row.split("|", 1)
+        if not dump or not Path(dump).is_file() or template_of(Path(dump)) != name:
+            psql(s, f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def _ensure_template(s: Settings, path: Path) -> str:
@@ -123,9 +131,7 @@ def _ensure_template(s: Settings, path: Path) -> str:
     template = template_of(path)
     if database_exists(s, template):
         return template
-    family = template.rsplit("_", 1)[0]
-    for old in psql(s, f"SELECT datname FROM pg_database WHERE starts_with(datname, '{family}_')").split():
-        psql(s, f'DROP DATABASE IF EXISTS "{old}"')  # an older version of this dump, or a partial restore
+    _drop_stale_templates(s)
     partial = f"{template}_partial"
     recreate_database(s, partial)
     _client(s, "pg_restore", "--no-owner", "-j", "2", "-d", partial, str(path), log=s.logs / "postgres.log")
@@ -133,11 +139,17 @@ def _ensure_template(s: Settings, path: Path) -> str:
     # autovacuum catches up, many times slower. A template's statistics are copied with it.
     _client(s, "vacuumdb", "--analyze-only", "-d", partial, log=s.logs / "postgres.log")
     psql(s, f'ALTER DATABASE "{partial}" RENAME TO "{template}"')
+    psql(s, f'COMMENT ON DATABASE "{template}" IS {_literal(str(path))}')
     return template
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings: only the quote is special)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def restore(s: Settings, path: Path, name: str = DB_NAME) -> None:
     """Replace database `name` with the dump's content. The first restore of a dump fills a template database
-    (pg_restore, seconds of CPU); every later one copies the template at the file level (CREATE DATABASE ...
-    TEMPLATE), which is what makes a test's "restore the fleet afterwards" cheap."""
+    (pg_restore and analyze, seconds of CPU); every later one copies the template (CREATE DATABASE ... TEMPLATE),
+    which is what makes a test's "restore the fleet afterwards" cheap."""
     recreate_database(s, name, template=_ensure_template(s, path))

@@ -55,15 +55,17 @@ def environment(s: Settings, n: int) -> dict[str, str]:
             "GPUCLOUD_REDIS_PORT": str(w.redis_port), "GPUCLOUD_NETBOX_PORT": str(w.netbox_port),
             "GPUCLOUD_API_PORT": str(w.api_port), "GPUCLOUD_SLURM_PORT_BASE": str(w.slurm_port_base),
             "GPUCLOUD_LAB_BMC_PORT": str(BMC_PORT_BASE + n),
-            # ansible.cfg keeps facts and the inventory cache under the checkout's .state: one of each per lab
-            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(w.state / "facts"),
-            "ANSIBLE_INVENTORY_CACHE_CONNECTION": str(w.state / "inventory-cache")}
+            # ansible.cfg keeps the fact cache under the checkout's .state: one per lab. (The inventory cache is
+            # shared: its key holds the NetBox URL, which differs per lab.)
+            "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(w.state / "facts")}
 
 
 def started(s: Settings) -> list[int]:
     """The workers whose labs have a state directory beside s (worker 0's, which is s itself, not included)."""
     root = s.state / "workers"
-    return sorted(index(d.name) for d in root.glob("gw*") if d.is_dir()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(index(d.name) for d in root.glob("gw*") if d.is_dir() and d.name[2:].isdigit())
 
 
 def configure() -> int:

@@ -47,14 +47,18 @@ def group_seconds(groups: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def _keep(per_file: dict[str, float], session) -> None:
-    """Only a whole run's figures (no -k, no paths, nothing failed) are kept for the next run's order."""
+def _keep(per_file: dict[str, float], session, exitstatus) -> None:
+    """Only a whole run's figures (all passed, no paths, -k, -m, --deselect or --lf) are kept for the next run."""
     config = session.config
     whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS  # no paths given: the suite's testpaths
-    if session.testsfailed or not whole or config.option.keyword or config.option.markexpr:
+    narrowed = (config.option.keyword or config.option.markexpr or config.getoption("deselect", None)
+                or config.getoption("lf", False))
+    if exitstatus != pytest.ExitCode.OK or not whole or narrowed:
         return
     TIMES.parent.mkdir(exist_ok=True)
-    TIMES.write_text(json.dumps({Path(k).name: round(v, 1) for k, v in sorted(per_file.items())}, indent=1) + "\n")
+    partial = TIMES.with_suffix(".partial")
+    partial.write_text(json.dumps({Path(k).name: round(v, 1) for k, v in sorted(per_file.items())}, indent=1) + "\n")
+    partial.replace(TIMES)
 
 
 def _cpu_seconds() -> float:
@@ -88,9 +92,9 @@ def pytest_runtest_logreport(report):
     _cpu[path] += sum(v for k, v in report.user_properties if k == "cpu_s")
 
 
-def pytest_sessionfinish(session):
+def pytest_sessionfinish(session, exitstatus):
     if not hasattr(session.config, "workerinput") and _per_file:
-        _keep(_per_file, session)
+        _keep(_per_file, session, exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter, config):

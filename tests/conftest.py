@@ -69,23 +69,25 @@ class GroupScheduling(LoadScopeScheduling):
         return group_of(nodeid)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    if config.getvalue("dist") == "loadgroup":
+    """`make test` (--dist loadgroup) and a plain `pytest -n N` (--dist load) both schedule by GROUPS."""
+    if config.getvalue("dist") in ("load", "loadgroup"):
         return GroupScheduling(config, log)
     return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """In a worker of a parallel run: check every user of a shared fixture is in its group, and put the longest
-    groups first (by the last run's times, tests/budget.py), so no long one is handed out last."""
-    if not hasattr(config, "workerinput"):
-        return
+    """Check every user of a shared fixture is in its group; in a worker of a parallel run, put the longest groups
+    first (by the last run's times, tests/budget.py), so no long one is handed out last."""
     astray = sorted({f"{item.path.name} uses {fixture} (group {group!r})" for item in items
                      for fixture, group in SHARED_FIXTURES.items()
                      if fixture in item.fixturenames and group_of(item.nodeid) != group})
     if astray:
         raise pytest.UsageError("tests/conftest.py GROUPS: " + "; ".join(astray) + ": add the file to its group")
+    if not hasattr(config, "workerinput"):
+        return
     cost = budget.group_seconds({item.path.name: group_of(item.nodeid) for item in items})
     items.sort(key=lambda item: -cost.get(group_of(item.nodeid), 0.0))  # stable: a group's tests keep their order
 

@@ -98,9 +98,9 @@ def test_each_test_worker_gets_a_lab_of_its_own(tmp_path):
     assert {k: int(env[f"GPUCLOUD_{k}_PORT"]) - v for k, v in ports.items()} == dict.fromkeys(ports, 200)
     assert int(env["GPUCLOUD_SLURM_PORT_BASE"]) == base.slurm_port_base + 2000
     assert env["GPUCLOUD_LAB_BMC_PORT"] == "10445"
-    assert all(env[k].startswith(env["GPUCLOUD_STATE"]) for k in ("ANSIBLE_CACHE_PLUGIN_CONNECTION",
-                                                                   "ANSIBLE_INVENTORY_CACHE_CONNECTION"))
-    (w.state).mkdir(parents=True)
+    assert env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(w.state / "facts")
+    w.state.mkdir(parents=True)
+    (w.state.parent / "gw1.old").mkdir()  # not a worker's: left alone
     assert workers.started(base) == [2]
     assert [workers.index(n) for n in (None, "", "gw0", "gw7")] == [0, 0, 0, 7]
     with pytest.raises(ValueError, match="expected gw<N>"):

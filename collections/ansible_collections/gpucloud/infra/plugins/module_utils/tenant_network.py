@@ -426,26 +426,31 @@ def present(nb, tenant_slug: str, pool_slug: str, vlans, prefix_length: int = 24
     if errors:
         _fail(errors)
     names = network_names(vlans)
+    first: dict = {}  # the allocation before the first attempt: what a retry's result is compared with
     for _ in range(RACE_ATTEMPTS - 1):
         try:
-            return _present(nb, tenant_slug, pool_slug, names, prefix_length, check_mode, container)
-        except NetBoxError as exc:
-            if not _lost_race(exc):
-                raise
-    return _present(nb, tenant_slug, pool_slug, names, prefix_length, check_mode, container)
+            return _present(nb, tenant_slug, pool_slug, names, prefix_length, check_mode, container, first, True)
+        except _LostRace:
+            continue
+    return _present(nb, tenant_slug, pool_slug, names, prefix_length, check_mode, container, first, False)
+
+
+class _LostRace(Exception):
+    """This attempt lost a same-tenant race; what it created stays (the racers may have adopted it)."""
 
 
 def _present(nb, tenant_slug: str, pool_slug: str, names: list[str], prefix_length: int, check_mode: bool,
-             container: str | None) -> dict:
+             container: str | None, first: dict, retry_lost_race: bool) -> dict:
     pool = load_pool(nb, pool_slug, container)
     tenant = _tenant(nb, tenant_slug)
     state = read_state(nb, pool, tenant)
-    before = allocation(pool, state, names)
+    current = allocation(pool, state, names)
+    before = first.setdefault("before", current)
     missing_vlans, _l3, missing_prefixes = _missing(state, names)
-    if not missing_vlans and not missing_prefixes and _complete(state, before) \
-            and _pkey_holders(nb, int(before["ib_pkey"], 16)) == [tenant["id"]]:
+    if not missing_vlans and not missing_prefixes and _complete(state, current) \
+            and _pkey_holders(nb, int(current["ib_pkey"], 16)) == [tenant["id"]]:
         # The common re-run: nothing to plan, so the pool-wide usage queries are skipped.
-        return _result(False, tenant, before, before)
+        return _result(before != current, tenant, before, current)
     plan = _plan(nb, pool, state, names, prefix_length)
     if check_mode:
         after = _planned(pool, state, plan, names, prefix_length)
@@ -454,6 +459,10 @@ def _present(nb, tenant_slug: str, pool_slug: str, names: list[str], prefix_leng
     try:
         _apply(run, plan, names)
     except (TenantNetworkError, NetBoxError) as exc:
+        if retry_lost_race and isinstance(exc, NetBoxError) and _lost_race(exc):
+            # No rollback: a racer for the same tenant may have adopted what this run made (a VLAN by its name);
+            # the next attempt creates only what is missing and _converge removes the duplicates.
+            raise _LostRace() from exc
         left = run.rollback()
         note = f" (rolled back what this run created{'; left behind: ' + ', '.join(left) if left else ''})"
         if isinstance(exc, TenantNetworkError):
